@@ -1,0 +1,52 @@
+"""Plain data types shared by every module: queries, documents, a domain's data, runs and qrels.
+
+Deliberately knows nothing about files, models or metrics; all ids are strings.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+Run = dict[str, dict[str, float]]
+"""qid -> docid -> score."""
+
+Qrels = dict[str, dict[str, int]]
+"""qid -> docid -> relevance grade."""
+
+
+@dataclass(frozen=True)
+class Query:
+    """One query: its id, its text, and the documents that must never be ranked for it."""
+
+    id: str
+    text: str
+    excluded_ids: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class Document:
+    """One corpus document; `text` is what the retriever sees (BEIR: title and text joined)."""
+
+    id: str
+    text: str
+
+
+@dataclass(frozen=True)
+class DomainData:
+    """Everything needed to evaluate one domain: queries, corpus and judgments.
+
+    `qrels` holds only the queries that have judgments; queries absent from it are searched but not evaluated.
+    """
+
+    name: str
+    dataset: str
+    queries: tuple[Query, ...]
+    documents: tuple[Document, ...]
+    qrels: Qrels
+    revision: str | None = None
+    source: str = ""
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def n_docs(self) -> int:
+        return len(self.documents)

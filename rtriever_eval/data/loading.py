@@ -1,0 +1,69 @@
+"""Dataset dispatch: which domains a dataset config offers, and loading one of them as DomainData.
+
+Knows the dataset formats by name (bright, beir) and nothing about models or results.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from rtriever_eval.data.beir import load_beir_domain
+from rtriever_eval.data.bright import BRIGHT_DOMAINS, LONG_DOMAINS, load_bright_domain
+from rtriever_eval.errors import ConfigError
+from rtriever_eval.types import DomainData
+
+FORMATS = ("bright", "beir")
+
+
+def available_domains(dataset: Mapping[str, Any]) -> list[str]:
+    """The domains a dataset config can evaluate."""
+    fmt = dataset.get("format")
+    if fmt == "beir":
+        return [Path(str(dataset["path"])).name]
+    if fmt == "bright":
+        listed = dataset.get("domains")
+        if listed:
+            return list(listed)
+        return list(LONG_DOMAINS if dataset.get("long_documents") else BRIGHT_DOMAINS)
+    raise ConfigError(f"unknown dataset format {fmt!r}; valid: {', '.join(FORMATS)}", field="dataset.format")
+
+
+def select_domains(dataset: Mapping[str, Any], requested: Sequence[str] | None) -> list[str]:
+    """`requested` validated against the dataset's domains (all of them when None), in the order asked."""
+    valid = available_domains(dataset)
+    if requested is None:
+        return valid
+    chosen = [str(d) for d in requested]
+    unknown = [d for d in chosen if d not in valid]
+    if unknown:
+        raise ConfigError(
+            f"unknown domain(s) {', '.join(repr(u) for u in unknown)} for dataset '{dataset.get('name')}'; "
+            f"valid domains: {', '.join(valid)}",
+            field="domains",
+        )
+    if len(set(chosen)) != len(chosen):
+        raise ConfigError("a domain is listed twice", field="domains")
+    return chosen
+
+
+def load_domain(dataset: Mapping[str, Any], domain: str) -> DomainData:
+    fmt = dataset.get("format")
+    name = str(dataset.get("name"))
+    if fmt == "beir":
+        return load_beir_domain(
+            str(dataset["path"]), split=str(dataset.get("qrels_split", "test")), dataset_name=name
+        )
+    if fmt == "bright":
+        return load_bright_domain(
+            domain,
+            path=dataset.get("path"),
+            hub_id=dataset.get("hub_id"),
+            revision=dataset.get("revision"),
+            long_documents=bool(dataset.get("long_documents", False)),
+            query_source=str(dataset.get("query_source", "examples")),
+            query_field=str(dataset.get("query_field", "query")),
+            dataset_name=name,
+        )
+    raise ConfigError(f"unknown dataset format {fmt!r}; valid: {', '.join(FORMATS)}", field="dataset.format")

@@ -1,0 +1,48 @@
+"""The Retriever protocol the pipeline calls, and the factory that builds one from a model config.
+
+Knows which retriever kinds exist; the scoring itself lives in bm25.py / dense.py, the ranking in search.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+from rtriever_eval.errors import ConfigError
+from rtriever_eval.search import Ranked
+from rtriever_eval.types import DomainData
+
+
+class Retriever(Protocol):
+    """Ranks a domain's corpus for its queries; exclusions applied before the top-k cut."""
+
+    name: str
+    document_prompt: str
+
+    def query_prompt(self, instruction: str | None) -> str:
+        """The exact string put before each query text for this instruction ("" when none)."""
+        ...
+
+    def describe(self) -> dict[str, Any]:
+        """Settings that determine the scores, for the results summary."""
+        ...
+
+    def search(self, data: DomainData, query_prompt: str, k: int) -> tuple[list[Ranked], dict[str, float]]:
+        """Per query of `data.queries` (same order), the k best (doc id, score); plus timings in seconds."""
+        ...
+
+
+KINDS = ("bm25", "dense")
+
+
+def build_retriever(model: Mapping[str, Any], *, cache_dir: str | None = None) -> Retriever:
+    kind = model.get("kind")
+    if kind == "bm25":
+        from rtriever_eval.retrievers.sparse import SparseRetriever
+
+        return SparseRetriever(model)
+    if kind == "dense":
+        from rtriever_eval.retrievers.dense import DenseRetriever
+
+        return DenseRetriever(model, cache_dir=cache_dir)
+    raise ConfigError(f"unknown model kind {kind!r}; valid: {', '.join(KINDS)}", field="model.kind")

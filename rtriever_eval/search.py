@@ -1,0 +1,125 @@
+"""Exact top-k ranking over score blocks, with per-query exclusions applied before the cut.
+
+Ties are broken as trec_eval breaks them (score descending, then doc id descending), so a written run
+re-ranks identically; this module knows nothing about models, files or metrics.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Sequence
+
+import numpy as np
+
+Ranked = list[tuple[str, float]]
+
+
+def descending_id_order(doc_ids: Sequence[str]) -> np.ndarray:
+    """Position of each doc in descending doc-id order (0 = largest id): the trec_eval tie-break key."""
+    order = sorted(range(len(doc_ids)), key=doc_ids.__getitem__, reverse=True)
+    pos = np.empty(len(doc_ids), dtype=np.int64)
+    pos[np.asarray(order, dtype=np.int64)] = np.arange(len(doc_ids), dtype=np.int64)
+    return pos
+
+
+def _excluded_positions(
+    excluded: Sequence[Collection[str]] | None, n_queries: int, id_to_pos: dict[str, int]
+) -> list[np.ndarray]:
+    empty = np.empty(0, dtype=np.int64)
+    if excluded is None:
+        return [empty] * n_queries
+    if len(excluded) != n_queries:
+        raise ValueError(f"excluded has {len(excluded)} entries for {n_queries} queries")
+    out = []
+    for ex in excluded:
+        pos = [id_to_pos[d] for d in ex if d in id_to_pos]
+        out.append(np.asarray(sorted(pos), dtype=np.int64) if pos else empty)
+    return out
+
+
+def _best(scores: np.ndarray, cols: np.ndarray, tiekey: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The k best (score desc, tiekey asc) among candidates; exact even when ties straddle the cut."""
+    valid = ~np.isneginf(scores)
+    scores, cols = scores[valid], cols[valid]
+    if scores.size > k:
+        thr = np.partition(scores, scores.size - k)[scores.size - k]
+        keep = scores >= thr
+        scores, cols = scores[keep], cols[keep]
+    order = np.lexsort((tiekey[cols], -scores.astype(np.float64)))[:k]
+    return scores[order], cols[order]
+
+
+def exact_topk(
+    score_block: Callable[[slice, slice], np.ndarray],
+    n_queries: int,
+    doc_ids: Sequence[str],
+    k: int,
+    excluded: Sequence[Collection[str]] | None = None,
+    *,
+    query_chunk: int = 256,
+    doc_chunk: int = 65536,
+) -> list[Ranked]:
+    """Rank every document for every query and keep the k best, excluded ids removed first.
+
+    Args:
+        score_block: returns float scores of shape (len(q_slice), len(d_slice)) for a block.
+        n_queries: number of queries.
+        doc_ids: document ids in the column order used by `score_block`.
+        k: how many documents to keep per query.
+        excluded: per query, the doc ids that must not be ranked (unknown ids are ignored).
+        query_chunk: queries per block; doc_chunk: documents per block. Memory is O(blocks + k), not O(n_docs).
+
+    Returns:
+        Per query, a list of (doc_id, score) in trec_eval order; scores are float32 values as Python floats.
+    """
+    if k <= 0:
+        raise ValueError("k must be positive")
+    n_docs = len(doc_ids)
+    id_to_pos = {d: i for i, d in enumerate(doc_ids)}
+    if len(id_to_pos) != n_docs:
+        raise ValueError("doc_ids must be unique")
+    tiekey = descending_id_order(doc_ids)
+    excl = _excluded_positions(excluded, n_queries, id_to_pos)
+    results: list[Ranked] = []
+    for q0 in range(0, n_queries, query_chunk):
+        q1 = min(q0 + query_chunk, n_queries)
+        best_s = [np.empty(0, dtype=np.float32) for _ in range(q1 - q0)]
+        best_c = [np.empty(0, dtype=np.int64) for _ in range(q1 - q0)]
+        for d0 in range(0, n_docs, doc_chunk):
+            d1 = min(d0 + doc_chunk, n_docs)
+            block = np.asarray(score_block(slice(q0, q1), slice(d0, d1)), dtype=np.float32)
+            if block.shape != (q1 - q0, d1 - d0):
+                raise ValueError(f"score block has shape {block.shape}, expected {(q1 - q0, d1 - d0)}")
+            if np.isnan(block).any():
+                raise ValueError("retriever produced NaN scores")
+            cols = np.arange(d0, d1, dtype=np.int64)
+            for i in range(q1 - q0):
+                row = block[i]
+                ex = excl[q0 + i]
+                ex = ex[(ex >= d0) & (ex < d1)]
+                if ex.size:
+                    row = row.copy()
+                    row[ex - d0] = -np.inf
+                s = np.concatenate([best_s[i], row])
+                c = np.concatenate([best_c[i], cols])
+                best_s[i], best_c[i] = _best(s, c, tiekey, k)
+        for s, c in zip(best_s, best_c, strict=True):
+            results.append([(doc_ids[j], float(v)) for v, j in zip(s.tolist(), c.tolist(), strict=True)])
+    return results
+
+
+def topk_from_scores(
+    scores: np.ndarray,
+    doc_ids: Sequence[str],
+    k: int,
+    excluded: Sequence[Collection[str]] | None = None,
+) -> list[Ranked]:
+    """`exact_topk` over an in-memory (n_queries, n_docs) score matrix."""
+    mat = np.asarray(scores)
+    if mat.ndim != 2 or mat.shape[1] != len(doc_ids):
+        raise ValueError(f"scores shape {mat.shape} does not match {len(doc_ids)} documents")
+    return exact_topk(lambda qs, ds: mat[qs, ds], mat.shape[0], doc_ids, k, excluded)
+
+
+def to_run(query_ids: Sequence[str], ranked: Sequence[Ranked]) -> dict[str, dict[str, float]]:
+    """Build a Run (qid -> docid -> score) from ranked lists; dict order keeps the ranking order."""
+    return {qid: dict(r) for qid, r in zip(query_ids, ranked, strict=True)}

@@ -1,0 +1,114 @@
+"""`rtriever-eval`: the Hydra app that evaluates one model on one dataset's domains (or a sweep of them).
+
+Checks overrides against the schemas before Hydra starts (so a typo lists the valid keys), then hands over to
+Hydra; all work happens in pipeline.run_evaluation.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.experimental.callback import Callback
+from hydra.types import RunMode
+from omegaconf import DictConfig, OmegaConf
+
+from rtriever_eval.cli.common import fail
+from rtriever_eval.config import CONF_DIR, register_configs
+from rtriever_eval.errors import InputError
+
+log = logging.getLogger("rtriever_eval")
+
+register_configs()
+
+
+def _print_report(results_dir: str | Path, experiment: str) -> None:
+    from rtriever_eval.provenance import safe_component
+    from rtriever_eval.reporting.tables import build_reports
+
+    folder = Path(results_dir) / safe_component(experiment)
+    try:
+        text, files = build_reports(folder)
+    except InputError as exc:
+        log.warning("no report: %s", exc)
+        return
+    print(text)
+    print(f"Tables written to {files[0].parent}")
+
+
+class ReportCallback(Callback):
+    """Prints the experiment's comparison table once a multirun sweep has finished."""
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        if config.get("print_report", True):
+            _print_report(config.paths.results_dir, str(config.experiment_name))
+
+
+@hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="evaluate")
+def _app(cfg: DictConfig) -> None:
+    from rtriever_eval.pipeline import run_evaluation
+
+    try:
+        run_evaluation(cfg)
+    except InputError as exc:
+        fail(str(exc))
+    multirun = HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+    if cfg.print_report and not multirun:
+        _print_report(cfg.paths.results_dir, str(cfg.experiment_name))
+
+
+def _is_plain_override(arg: str) -> bool:
+    if arg.startswith("-") or "=" not in arg:
+        return False
+    key, value = arg.split("=", 1)
+    return not (key.startswith(("hydra", "+", "~")) or "," in value or value.startswith(("range(", "choice(", "glob(")))
+
+
+def precheck_overrides(argv: list[str]) -> str | None:
+    """Compose the config with the plain overrides; on an unknown key, a message listing the valid keys."""
+    from hydra import compose, initialize_config_dir
+    from hydra.errors import ConfigCompositionException
+    from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
+
+    overrides = [a for a in argv if _is_plain_override(a)]
+    if any(a in ("-m", "--multirun") for a in argv):
+        overrides = [o for o in overrides if not o.startswith("experiment=")]
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        try:
+            compose("evaluate", overrides=overrides)
+            return None
+        except ConfigCompositionException as exc:
+            cause = exc.__cause__
+            if not isinstance(cause, ConfigKeyError | ConfigAttributeError) or not getattr(cause, "full_key", None):
+                return None  # Hydra's own message is clear enough (e.g. unknown config group option)
+            full_key = str(cause.full_key)
+            parent, _, leaf = full_key.rpartition(".")
+            rest = [o for o in overrides if o.split("=", 1)[0] != full_key]
+            try:
+                base = compose("evaluate", overrides=rest)
+            except (ConfigCompositionException, OmegaConfBaseException):
+                return None
+            node = OmegaConf.select(base, parent) if parent else base
+            keys = sorted(str(k) for k in node) if isinstance(node, DictConfig) else []
+            where = f"'{parent}'" if parent else "the top level"
+            return (
+                f"unknown config key '{full_key}': '{leaf}' is not a key of {where}. "
+                f"Valid keys there: {', '.join(keys)}. (Use +{full_key}=... only to add a new key on purpose.)"
+            )
+
+
+def main() -> None:
+    argv = sys.argv[1:]
+    if not any(a in ("--help", "-h", "--hydra-help", "--cfg", "-c", "--info", "-i") for a in argv):
+        message = precheck_overrides(argv)
+        if message:
+            fail(message)
+    _app()
+
+
+if __name__ == "__main__":
+    main()

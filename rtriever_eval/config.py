@@ -1,0 +1,107 @@
+"""Structured-config schemas registered in Hydra's ConfigStore, so a typo or a wrong type fails at compose time.
+
+Values live in the YAML files under conf/; these dataclasses only fix which keys exist and their types.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING, OmegaConf
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+CONF_DIR = PACKAGE_DIR / "conf"
+
+
+@dataclass
+class BM25Config:
+    name: str = MISSING
+    kind: str = "bm25"
+    flavour: str = "lucene"
+    k1: float = 0.9
+    b: float = 0.4
+    query_chunk: int = 64
+
+
+@dataclass
+class DenseConfig:
+    name: str = MISSING
+    kind: str = "dense"
+    path: str = MISSING
+    revision: str | None = None
+    backend: str = "hf"
+    dtype: str = "bfloat16"
+    max_length: int = 512
+    query_max_length: int | None = None
+    batch_size: int = 16
+    pooling: str = "last_token"
+    padding_side: str = "left"
+    append_eos: bool = False
+    normalize: bool = True
+    query_template: str | None = "Instruct: {instruction}\nQuery:"
+    document_prompt: str = ""
+    device: str | None = None
+    attn_implementation: str | None = "sdpa"
+    trust_remote_code: bool = False
+
+
+@dataclass
+class DatasetConfig:
+    name: str = MISSING
+    format: str = MISSING
+    path: str | None = None
+    hub_id: str | None = None
+    revision: str | None = None
+    long_documents: bool = False
+    query_source: str = "examples"
+    query_field: str = "query"
+    qrels_split: str = "test"
+    domains: list[str] | None = None
+
+
+@dataclass
+class InstructionsConfig:
+    name: str = MISSING
+    default: str | None = None
+    templates: dict[str, str] = field(default_factory=dict)
+    long_templates: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class PathsConfig:
+    results_dir: str = "results"
+    cache_dir: str = ".cache/rtriever"
+
+
+@dataclass
+class EvaluateConfig:
+    model: Any = MISSING
+    dataset: DatasetConfig = MISSING
+    instructions: InstructionsConfig = MISSING
+    paths: PathsConfig = field(default_factory=PathsConfig)
+    experiment_name: str = "default"
+    run_name: str = MISSING
+    domains: list[str] | None = None
+    top_k: int = 1000
+    metrics: list[str] = field(default_factory=lambda: ["nDCG@10", "R@10", "R@100", "R@1000", "RR", "AP"])
+    overwrite: bool = False
+    print_report: bool = True
+
+
+def _pkg_path(rel: str) -> str:
+    return str(PACKAGE_DIR / rel)
+
+
+def register_configs() -> None:
+    """Register the schemas and the `${pkg_path:...}` resolver; safe to call more than once."""
+    if not OmegaConf.has_resolver("pkg_path"):
+        OmegaConf.register_new_resolver("pkg_path", _pkg_path)
+    cs = ConfigStore.instance()
+    cs.store(name="evaluate_schema", node=EvaluateConfig)
+    cs.store(group="model", name="bm25_schema", node=BM25Config)
+    cs.store(group="model", name="dense_schema", node=DenseConfig)
+    cs.store(group="dataset", name="dataset_schema", node=DatasetConfig)
+    cs.store(group="instructions", name="instructions_schema", node=InstructionsConfig)

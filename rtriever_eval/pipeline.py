@@ -1,0 +1,130 @@
+"""The only module that knows every other one: load a domain, format queries, search, evaluate, write results.
+
+Results go to <results_dir>/<experiment>/<run>/<dataset>/<domain>/ as run.trec, per_query.tsv and summary.json;
+summary.json is written last, so its presence means the domain is complete.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from rtriever_eval.data.loading import load_domain, select_domains
+from rtriever_eval.data.trec import write_run
+from rtriever_eval.evaluation import evaluate
+from rtriever_eval.instructions import resolve_instruction
+from rtriever_eval.io import atomic_open, write_json_atomic
+from rtriever_eval.provenance import git_state, safe_component, versions
+from rtriever_eval.retrievers.base import Retriever, build_retriever
+from rtriever_eval.search import to_run
+from rtriever_eval.types import DomainData
+
+log = logging.getLogger(__name__)
+
+SUMMARY = "summary.json"
+RUN = "run.trec"
+PER_QUERY = "per_query.tsv"
+
+
+@dataclass(frozen=True)
+class DomainOutcome:
+    domain: str
+    out_dir: Path
+    summary: dict[str, Any]
+    skipped: bool
+
+
+def run_dir(cfg: DictConfig) -> Path:
+    """<results_dir>/<experiment>/<run>/<dataset>: the folder holding one folder per domain."""
+    return (
+        Path(cfg.paths.results_dir)
+        / safe_component(str(cfg.experiment_name))
+        / safe_component(str(cfg.run_name))
+        / safe_component(str(cfg.dataset.name))
+    )
+
+
+def write_per_query(path: Path, per_query: Any) -> None:
+    """Per-query metric values as TSV: `qid` then one column per measure, values at full float precision."""
+    with atomic_open(path) as fh:
+        fh.write("\t".join(["qid", *map(str, per_query.columns)]) + "\n")
+        for qid, row in per_query.iterrows():
+            fh.write("\t".join([str(qid), *(repr(float(v)) for v in row.tolist())]) + "\n")
+
+
+def evaluate_domain(cfg: DictConfig, retriever: Retriever, data: DomainData, out_dir: Path) -> dict[str, Any]:
+    """Search, evaluate and write one domain's three result files; returns the summary written."""
+    long_documents = bool(cfg.dataset.get("long_documents", False))
+    instruction = resolve_instruction(cfg.instructions, data.name, long_documents)
+    prompt = retriever.query_prompt(instruction)
+    t0 = time.perf_counter()
+    ranked, timings = retriever.search(data, prompt, int(cfg.top_k))
+    run = to_run([q.id for q in data.queries], ranked)
+    t1 = time.perf_counter()
+    result = evaluate(data.qrels, run, tuple(cfg.metrics))
+    t2 = time.perf_counter()
+    write_run(out_dir / RUN, run, tag=f"rtriever-eval.{cfg.run_name}")
+    write_per_query(out_dir / PER_QUERY, result.per_query)
+    summary: dict[str, Any] = {
+        "domain": data.name,
+        "model": str(cfg.model.name),
+        "dataset": data.dataset,
+        "experiment": str(cfg.experiment_name),
+        "run": str(cfg.run_name),
+        "metrics": {m: float(v) for m, v in result.summary.items()},
+        "n_queries": len(result.per_query),
+        "n_queries_searched": len(data.queries),
+        "n_docs": data.n_docs,
+        "top_k": int(cfg.top_k),
+        "query_prompt": prompt,
+        "document_prompt": retriever.document_prompt,
+        "instruction_set": str(cfg.instructions.name),
+        "instruction": instruction,
+        "model_settings": retriever.describe(),
+        "dataset_source": data.source,
+        "dataset_revision": data.revision,
+        "dataset_details": dict(data.extra),
+        "config": OmegaConf.to_container(cfg, resolve=True),
+        "versions": versions(),
+        "git": git_state(),
+        "timings": {
+            **{k: round(v, 4) for k, v in timings.items()},
+            "search_total_s": round(t1 - t0, 4),
+            "evaluate_s": round(t2 - t1, 4),
+        },
+    }
+    write_json_atomic(out_dir / SUMMARY, summary)
+    return summary
+
+
+def run_evaluation(cfg: DictConfig) -> list[DomainOutcome]:
+    """Evaluate every selected domain of cfg.dataset with cfg.model; finished domains are skipped."""
+    domains = select_domains(cfg.dataset, cfg.domains)
+    retriever: Retriever | None = None
+    base = run_dir(cfg)
+    outcomes: list[DomainOutcome] = []
+    for domain in domains:
+        out_dir = base / safe_component(domain)
+        summary_path = out_dir / SUMMARY
+        if summary_path.exists() and not cfg.overwrite:
+            import json
+
+            log.info("%s: %s exists, skipping (overwrite=true recomputes)", domain, summary_path)
+            outcomes.append(DomainOutcome(domain, out_dir, json.loads(summary_path.read_text("utf-8")), True))
+            continue
+        data = load_domain(cfg.dataset, domain)
+        if retriever is None:
+            retriever = build_retriever(cfg.model, cache_dir=str(cfg.paths.cache_dir))
+        if summary_path.exists():
+            summary_path.unlink()  # overwrite: never leave an old summary beside new files
+        summary = evaluate_domain(cfg, retriever, data, out_dir)
+        metrics: Mapping[str, float] = summary["metrics"]
+        log.info("%s / %s: %s", cfg.run_name, domain, ", ".join(f"{k}={v:.4f}" for k, v in metrics.items()))
+        outcomes.append(DomainOutcome(domain, out_dir, summary, False))
+    return outcomes

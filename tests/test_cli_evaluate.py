@@ -1,0 +1,156 @@
+"""End to end through the real console scripts: quickstart, contract files, skip/overwrite, bad input, typos."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from rtriever_eval.data.trec import read_run
+from rtriever_eval.evaluation import evaluate
+
+BIN = Path(sys.executable).parent
+ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+CONTRACT_KEYS = {
+    "domain",
+    "model",
+    "dataset",
+    "metrics",
+    "n_queries",
+    "n_docs",
+    "query_prompt",
+    "document_prompt",
+    "config",
+    "versions",
+    "timings",
+}
+METRICS = {"nDCG@10", "R@10", "R@100", "R@1000", "RR", "AP"}
+
+
+def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(BIN / "rtriever-eval"), *args], cwd=cwd, env=ENV, capture_output=True, text=True, timeout=600
+    )
+
+
+def _flat(text: str) -> str:
+    """The message with its line wrapping undone."""
+    return " ".join(text.split())
+
+
+@pytest.fixture(scope="module")
+def quickstart(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess[str]]:
+    cwd = tmp_path_factory.mktemp("qs")
+    proc = _cli(
+        "experiment=quickstart",
+        f"paths.results_dir={cwd / 'results'}",
+        f"paths.cache_dir={cwd / 'cache'}",
+        cwd=cwd,
+    )
+    return cwd / "results", proc
+
+
+def test_quickstart_prints_the_table_and_writes_contract_files(
+    quickstart: tuple[Path, subprocess.CompletedProcess[str]],
+) -> None:
+    results, proc = quickstart
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "| bm25 |" in proc.stdout and "| bm25_bright |" in proc.stdout
+    summaries = sorted(results.glob("quickstart/*/sample/*/summary.json"))
+    runs = {p.parts[-4] for p in summaries}
+    assert {"bm25", "bm25_bright"} <= runs
+    for s in summaries:
+        data = json.loads(s.read_text())
+        assert data.keys() >= CONTRACT_KEYS
+        assert data["metrics"].keys() >= METRICS
+        assert data["query_prompt"] == ""  # lexical models take no instruction
+        assert data["dataset"] == "sample" and data["domain"] == s.parent.name
+        assert (s.parent / "run.trec").is_file() and (s.parent / "per_query.tsv").is_file()
+        # the summary's numbers are those of the run file on disk, re-read and re-evaluated
+        from rtriever_eval.data.loading import load_domain
+
+        cfg = data["config"]
+        domain = load_domain(cfg["dataset"], data["domain"])
+        again = evaluate(domain.qrels, read_run(s.parent / "run.trec"), tuple(METRICS))
+        for m in METRICS:
+            assert abs(again.summary[m] - data["metrics"][m]) < 1e-9
+    assert (results / "quickstart" / "report").is_dir()
+
+
+def test_exclusions_never_appear_in_the_run(
+    quickstart: tuple[Path, subprocess.CompletedProcess[str]],
+) -> None:
+    results, _ = quickstart
+    from rtriever_eval.data.loading import load_domain
+
+    summary = json.loads(next(results.glob("quickstart/bm25/sample/leetcode/summary.json")).read_text())
+    data = load_domain(summary["config"]["dataset"], "leetcode")
+    run = read_run(next(results.glob("quickstart/bm25/sample/leetcode/run.trec")))
+    excluded = {q.id: q.excluded_ids for q in data.queries}
+    assert any(excluded.values())
+    for qid, docs in run.items():
+        assert not (set(docs) & excluded[qid])
+
+
+def test_rerun_skips_finished_domains_and_overwrite_recomputes(tmp_path: Path) -> None:
+    args = ("model=bm25", "domains=[biology]", f"paths.results_dir={tmp_path}", "print_report=false")
+    assert _cli(*args, cwd=tmp_path).returncode == 0
+    summary = next(tmp_path.rglob("biology/summary.json"))
+    before = summary.stat().st_mtime_ns
+    proc = _cli(*args, cwd=tmp_path)
+    assert proc.returncode == 0 and summary.stat().st_mtime_ns == before
+    assert _cli(*args, "overwrite=true", cwd=tmp_path).returncode == 0
+    assert summary.stat().st_mtime_ns != before
+
+
+def test_bad_input_exits_nonzero_with_one_paragraph_and_no_results(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    (data / "examples").mkdir(parents=True)
+    (data / "documents").mkdir()
+    (data / "examples" / "biology.jsonl").write_text(
+        '{"id": "1", "query": "q", "gold_ids": ["d1"]}\n{broken\n'
+    )
+    (data / "documents" / "biology.jsonl").write_text('{"id": "d1", "content": "x"}\n')
+    proc = _cli(
+        "dataset=bright",
+        f"dataset.path={data}",
+        "domains=[biology]",
+        f"paths.results_dir={tmp_path / 'r'}",
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    assert "examples/biology.jsonl" in _flat(proc.stderr) and "line 2" in _flat(proc.stderr)
+    assert not list((tmp_path / "r").rglob("summary.json")) and not list((tmp_path / "r").rglob("run.trec"))
+
+
+def test_unknown_domain_and_typo_list_valid_values(tmp_path: Path) -> None:
+    proc = _cli("domains=[biolgy]", f"paths.results_dir={tmp_path}", cwd=tmp_path)
+    assert proc.returncode == 2 and "valid domains: biology, earth_science, leetcode" in _flat(proc.stderr)
+    proc = _cli("model.k3=2", cwd=tmp_path)
+    assert proc.returncode == 2 and "Valid keys there: b, flavour, k1" in _flat(proc.stderr)
+
+
+def test_beir_folder_through_the_cli(tmp_path: Path) -> None:
+    root = tmp_path / "tiny-beir"
+    (root / "qrels").mkdir(parents=True)
+    (root / "corpus.jsonl").write_text(
+        "".join(
+            json.dumps({"_id": f"d{i}", "title": t, "text": x}) + "\n"
+            for i, (t, x) in enumerate(
+                [("Cats", "cats purr softly"), ("Dogs", "dogs bark loudly"), ("Birds", "birds sing at dawn")]
+            )
+        )
+    )
+    (root / "queries.jsonl").write_text(json.dumps({"_id": "q1", "text": "why do dogs bark"}) + "\n")
+    (root / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq1\td1\t1\n")
+    proc = _cli("dataset=beir", f"dataset.path={root}", f"paths.results_dir={tmp_path / 'r'}", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    summary = json.loads(next((tmp_path / "r").rglob("tiny-beir/summary.json")).read_text())
+    assert summary["metrics"]["RR"] == 1.0 and summary["n_queries"] == 1
+    lines = next((tmp_path / "r").rglob("tiny-beir/run.trec")).read_text().splitlines()
+    assert lines[0].split()[:4] == ["q1", "Q0", "d1", "1"]

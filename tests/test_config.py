@@ -1,0 +1,77 @@
+"""Every config in conf/ composes against its schema; typos and wrong types fail at compose time."""
+
+from __future__ import annotations
+
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.errors import ConfigCompositionException
+from omegaconf import OmegaConf
+
+from rtriever_eval.config import CONF_DIR, register_configs
+from rtriever_eval.data.loading import available_domains
+
+register_configs()
+
+
+def _names(group: str) -> list[str]:
+    return sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
+
+
+def _compose(*overrides: str):  # type: ignore[no-untyped-def]
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        return compose("evaluate", overrides=list(overrides), return_hydra_config=False)
+
+
+@pytest.mark.parametrize("model", _names("model"))
+def test_every_model_config_composes(model: str) -> None:
+    cfg = _compose(f"model={model}")
+    assert cfg.model.name == model
+    assert cfg.model.kind in ("bm25", "dense")
+    OmegaConf.to_container(cfg, resolve=True)
+
+
+@pytest.mark.parametrize("dataset", _names("dataset"))
+def test_every_dataset_config_composes(dataset: str) -> None:
+    overrides = [f"dataset={dataset}"] + (["dataset.path=/tmp/some-beir"] if dataset == "beir" else [])
+    cfg = _compose(*overrides)
+    assert cfg.dataset.name == dataset
+    assert available_domains(cfg.dataset)
+
+
+@pytest.mark.parametrize("instructions", _names("instructions"))
+def test_every_instruction_set_composes(instructions: str) -> None:
+    assert _compose(f"instructions={instructions}").instructions.name == instructions
+
+
+@pytest.mark.parametrize("experiment", _names("experiment"))
+def test_every_experiment_composes(experiment: str) -> None:
+    cfg = _compose(f"experiment={experiment}")
+    assert cfg.experiment_name == experiment
+
+
+def test_bright_is_pinned_and_long_mode_lists_eight_domains() -> None:
+    cfg = _compose("dataset=bright")
+    assert len(cfg.dataset.revision) == 40
+    assert len(cfg.dataset.domains) == 12
+    long = _compose("dataset=bright_long")
+    assert long.dataset.long_documents is True
+    assert len(long.dataset.domains) == 8 and "pony" in long.dataset.domains
+
+
+def test_sample_dataset_path_points_into_the_package() -> None:
+    cfg = _compose()
+    assert (CONF_DIR.parent / "data" / "sample") == __import__("pathlib").Path(cfg.dataset.path)
+
+
+@pytest.mark.parametrize("override", ["model.k3=1", "top_kk=5", "top_k=abc", "dataset.long_documents=maybe"])
+def test_typos_and_wrong_types_fail_at_compose_time(override: str) -> None:
+    with pytest.raises(ConfigCompositionException):
+        _compose(override)
+
+
+def test_precheck_lists_valid_keys() -> None:
+    from rtriever_eval.cli.evaluate import precheck_overrides
+
+    msg = precheck_overrides(["model=bm25", "model.kk1=3"])
+    assert msg is not None and "Valid keys there: b, flavour, k1, kind, name, query_chunk" in msg
+    assert precheck_overrides(["model=bm25", "top_k=10"]) is None

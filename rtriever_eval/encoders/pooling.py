@@ -1,0 +1,75 @@
+"""Pooling of token hidden states into one vector per sequence (last-token, mean, cls) and L2 normalisation.
+
+Pure torch functions on (hidden, attention_mask) that work for left, right or mixed padding; they know nothing
+of tokenizers, pad ids or models, and never locate a token by its id (a pad id can be the real last token).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+
+Pooler = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def _check(hidden: torch.Tensor, attention_mask: torch.Tensor) -> None:
+    if hidden.dim() != 3 or attention_mask.dim() != 2 or hidden.shape[:2] != attention_mask.shape:
+        raise ValueError(
+            f"expected hidden (batch, seq, dim) and attention_mask (batch, seq); got {tuple(hidden.shape)} "
+            f"and {tuple(attention_mask.shape)}"
+        )
+
+
+def last_attended_index(attention_mask: torch.Tensor) -> torch.Tensor:
+    """Index of each row's last attended position, whatever the padding side (0 for an all-padding row)."""
+    positions = torch.arange(attention_mask.shape[1], device=attention_mask.device)
+    return (attention_mask.to(torch.long) * positions).argmax(dim=1)
+
+
+def first_attended_index(attention_mask: torch.Tensor) -> torch.Tensor:
+    """Index of the first attended position of each row (argmax returns the first maximum; 0 when none)."""
+    return (attention_mask != 0).to(torch.long).argmax(dim=1)
+
+
+def _gather(hidden: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    rows = torch.arange(hidden.shape[0], device=hidden.device)
+    return hidden[rows, index.to(hidden.device)].to(torch.float32)
+
+
+def last_token_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """Hidden state of each row's last attended token, as float32 (batch, dim).
+
+    Works for left padding (the last position), right padding (position ``mask.sum(1) - 1``) and any other
+    layout, because it takes the largest attended position index per row instead of assuming a padding side.
+    """
+    _check(hidden, attention_mask)
+    return _gather(hidden, last_attended_index(attention_mask))
+
+
+def cls_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """Hidden state of each row's first attended token (the [CLS] token, also under left padding), float32."""
+    _check(hidden, attention_mask)
+    return _gather(hidden, first_attended_index(attention_mask))
+
+
+def mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """Mean of the attended tokens' hidden states, in float32 (batch, dim); zeros for an empty row."""
+    _check(hidden, attention_mask)
+    mask = attention_mask.to(device=hidden.device, dtype=torch.float32).unsqueeze(-1)
+    summed = (hidden.to(torch.float32) * mask).sum(dim=1)
+    counts = mask.sum(dim=1).clamp(min=1e-9)
+    return summed / counts
+
+
+def l2_normalize(vectors: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
+    """Rows scaled to unit L2 norm, in float32 (a zero row stays zero)."""
+    return torch.nn.functional.normalize(vectors.to(torch.float32), p=2.0, dim=-1, eps=eps)
+
+
+POOLERS: dict[str, Pooler] = {
+    "last_token": last_token_pool,
+    "mean": mean_pool,
+    "cls": cls_pool,
+}
+"""Pooling functions by the names model configs use (``model.pooling``)."""

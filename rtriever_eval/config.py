@@ -40,6 +40,7 @@ class DenseConfig:
     pooling: str = "last_token"
     padding_side: str = "left"
     append_eos: bool = False
+    eos_token: str | None = None
     normalize: bool = True
     query_template: str | None = "Instruct: {instruction}\nQuery:"
     document_prompt: str = ""

@@ -59,15 +59,16 @@ def test_quickstart_prints_the_table_and_writes_contract_files(
 ) -> None:
     results, proc = quickstart
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "| bm25 |" in proc.stdout and "| bm25_bright |" in proc.stdout
+    for run in ("bm25", "bm25_bright", "minilm"):
+        assert f"| {run} |" in proc.stdout
     summaries = sorted(results.glob("quickstart/*/sample/*/summary.json"))
     runs = {p.parts[-4] for p in summaries}
-    assert {"bm25", "bm25_bright"} <= runs
+    assert runs == {"bm25", "bm25_bright", "minilm"}
     for s in summaries:
         data = json.loads(s.read_text())
         assert data.keys() >= CONTRACT_KEYS
         assert data["metrics"].keys() >= METRICS
-        assert data["query_prompt"] == ""  # lexical models take no instruction
+        assert data["query_prompt"] == ""  # neither BM25 nor MiniLM takes an instruction
         assert data["dataset"] == "sample" and data["domain"] == s.parent.name
         assert (s.parent / "run.trec").is_file() and (s.parent / "per_query.tsv").is_file()
         # the summary's numbers are those of the run file on disk, re-read and re-evaluated

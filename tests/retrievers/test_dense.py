@@ -1,0 +1,130 @@
+"""Dense retrieval end to end on a saved tiny Qwen3: prompts recorded, fp32 cosine scores, cache reuse."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rtriever_eval.data.loading import load_domain
+from rtriever_eval.data.trec import read_run
+from rtriever_eval.encoders.hf import EncoderSettings, HFEncoder
+from rtriever_eval.testing import save_tiny_qwen3
+
+BIN = Path(sys.executable).parent
+ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+PROMPT = "Instruct: Given a biology post, retrieve relevant passages that help answer the post\nQuery:"
+
+
+@pytest.fixture(scope="module")
+def tiny_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return save_tiny_qwen3(tmp_path_factory.mktemp("tiny"), eos_postprocessor=True, with_st_modules=False)
+
+
+@pytest.fixture(scope="module")
+def dense_run(tiny_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    work = tmp_path_factory.mktemp("run")
+    proc = subprocess.run(
+        [
+            str(BIN / "rtriever-eval"),
+            "model=rtriever_4b",
+            f"model.path={tiny_dir}",
+            "model.dtype=float32",
+            "model.max_length=128",
+            "domains=[biology]",
+            f"paths.results_dir={work / 'r'}",
+            f"paths.cache_dir={work / 'c'}",
+            "print_report=false",
+        ],
+        cwd=work,
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return next((work / "r").rglob("biology/summary.json")).parent, work / "c"
+
+
+def test_summary_records_prompts_and_encoder_settings(dense_run: tuple[Path, Path], tiny_dir: Path) -> None:
+    folder, _ = dense_run
+    summary = json.loads((folder / "summary.json").read_text())
+    assert summary["query_prompt"] == PROMPT
+    assert summary["document_prompt"] == ""
+    settings = summary["model_settings"]
+    assert settings["dtype"] == "float32"
+    assert settings["max_length"] == 128 and settings["query_max_length"] == 128
+    assert settings["pooling"] == "last_token" and settings["padding_side"] == "left"
+    assert settings["append_eos"] is True
+    assert summary["model"] == "rtriever_4b"
+
+
+def test_run_scores_are_fp32_cosines_of_independently_encoded_vectors(
+    dense_run: tuple[Path, Path], tiny_dir: Path
+) -> None:
+    folder, _ = dense_run
+    summary = json.loads((folder / "summary.json").read_text())
+    data = load_domain(summary["config"]["dataset"], "biology")
+    enc = HFEncoder(
+        EncoderSettings(
+            path=str(tiny_dir), dtype="float32", max_length=128, append_eos=True, padding_side="right", batch_size=1
+        )
+    )
+    q = enc.encode([x.text for x in data.queries], PROMPT, is_query=True, show_progress=False)
+    d = enc.encode([x.text for x in data.documents], "", is_query=False, show_progress=False)
+    # independent cosine: normalise again in float64 from the raw vectors
+    qn = q.astype(np.float64) / np.linalg.norm(q, axis=1, keepdims=True)
+    dn = d.astype(np.float64) / np.linalg.norm(d, axis=1, keepdims=True)
+    cos = qn @ dn.T
+    run = read_run(folder / "run.trec")
+    doc_pos = {x.id: i for i, x in enumerate(data.documents)}
+    checked = 0
+    for qi, query in enumerate(data.queries):
+        ranked = run[query.id]
+        assert len(ranked) == len(data.documents)
+        for did, score in ranked.items():
+            assert score == pytest.approx(cos[qi, doc_pos[did]], abs=2e-6)
+            checked += 1
+    assert checked == len(data.queries) * len(data.documents)
+
+
+def test_a_second_run_with_another_instruction_reuses_the_corpus_embeddings(
+    dense_run: tuple[Path, Path], tiny_dir: Path
+) -> None:
+    _, cache = dense_run
+    before = sorted(p.name for p in (cache / "embeddings").glob("*.npy"))
+    assert len(before) == 2  # one corpus, one query set
+    work = cache.parent
+    proc = subprocess.run(
+        [
+            str(BIN / "rtriever-eval"),
+            "model=rtriever_4b",
+            f"model.path={tiny_dir}",
+            "model.dtype=float32",
+            "model.max_length=128",
+            "domains=[biology]",
+            "instructions=web_search",
+            "run_name=rt_web",
+            f"paths.results_dir={work / 'r'}",
+            f"paths.cache_dir={cache}",
+            "print_report=false",
+        ],
+        cwd=work,
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    after = sorted(p.name for p in (cache / "embeddings").glob("*.npy"))
+    assert len(after) == 3 and set(before) <= set(after)  # only the new query set was encoded
+    summary = json.loads(next((work / "r").rglob("rt_web/sample/biology/summary.json")).read_text())
+    assert summary["timings"]["corpus_cache_hit"] == 1.0
+    assert summary["query_prompt"] == (
+        "Instruct: Given a web search query, retrieve relevant passages that answer the query\nQuery:"
+    )

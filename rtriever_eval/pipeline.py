@@ -17,6 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from rtriever_eval.data.loading import load_domain, select_domains
 from rtriever_eval.data.trec import write_run
+from rtriever_eval.errors import InputError
 from rtriever_eval.evaluation import evaluate
 from rtriever_eval.instructions import resolve_instruction
 from rtriever_eval.io import atomic_open, write_json_atomic
@@ -103,6 +104,14 @@ def evaluate_domain(cfg: DictConfig, retriever: Retriever, data: DomainData, out
     return summary
 
 
+def check_evaluable(data: DomainData) -> None:
+    """An empty corpus or a domain without judged queries cannot give a number: refuse it clearly."""
+    if not data.documents:
+        raise InputError(f"domain '{data.name}' has an empty corpus: nothing to retrieve", path=data.source)
+    if not data.qrels:
+        raise InputError(f"domain '{data.name}' has no judged queries: nothing to evaluate", path=data.source)
+
+
 def run_evaluation(cfg: DictConfig) -> list[DomainOutcome]:
     """Evaluate every selected domain of cfg.dataset with cfg.model; finished domains are skipped."""
     domains = select_domains(cfg.dataset, cfg.domains)
@@ -119,6 +128,7 @@ def run_evaluation(cfg: DictConfig) -> list[DomainOutcome]:
             outcomes.append(DomainOutcome(domain, out_dir, json.loads(summary_path.read_text("utf-8")), True))
             continue
         data = load_domain(cfg.dataset, domain)
+        check_evaluable(data)
         if retriever is None:
             retriever = build_retriever(cfg.model, cache_dir=str(cfg.paths.cache_dir))
         if summary_path.exists():

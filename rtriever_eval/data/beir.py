@@ -5,50 +5,24 @@ Document text is `(title + " " + text).strip()`; the domain is the folder's name
 
 from __future__ import annotations
 
-import csv
 import logging
 from pathlib import Path
 
 from rtriever_eval.data.records import get_id, get_text, iter_jsonl
+from rtriever_eval.data.trec import read_qrels_tsv
 from rtriever_eval.errors import ConfigError, InputError
 from rtriever_eval.types import Document, DomainData, Query
 
 log = logging.getLogger(__name__)
 
 
-def _read_qrels_tsv(path: Path) -> list[tuple[int, str, str, int]]:
-    """Rows (line, qid, docid, grade) of a BEIR qrels file with its `query-id corpus-id score` header."""
-    rows: list[tuple[int, str, str, int]] = []
-    try:
-        fh = path.open("r", encoding="utf-8", newline="")
-    except OSError as exc:
-        raise InputError(f"cannot open qrels file: {exc.strerror}", path=path) from None
-    with fh:
-        try:
-            lines = list(csv.reader(fh, delimiter="\t", quoting=csv.QUOTE_NONE))
-        except UnicodeDecodeError:
-            raise InputError("qrels file is not valid UTF-8", path=path) from None
-    for lineno, cols in enumerate(lines, start=1):
-        if not cols or all(not c.strip() for c in cols):
-            continue
-        if lineno == 1 and cols[0].strip().lower() in {"query-id", "query_id", "qid"}:
-            continue
-        if len(cols) < 3:
-            raise InputError(f"expected 3 tab-separated columns, got {len(cols)}", path=path, line=lineno)
-        qid, did, grade_s = cols[0].strip(), cols[1].strip(), cols[2].strip()
-        for name, value in (("query-id", qid), ("corpus-id", did)):
-            if not value or any(c in value for c in " \x00"):
-                raise InputError(
-                    f"id {value!r} is empty or contains spaces or NUL", path=path, line=lineno, field=name
-                )
-        try:
-            grade = int(grade_s)
-        except ValueError:
-            raise InputError(
-                f"relevance grade must be an integer, got {grade_s!r}", path=path, line=lineno, field="score"
-            ) from None
-        rows.append((lineno, qid, did, grade))
-    return rows
+def _first_line_naming(path: Path, qid: str) -> int | None:
+    """1-based line of the first judgment for `qid` (for error messages only)."""
+    with path.open("r", encoding="utf-8", errors="replace") as fh:
+        for lineno, line in enumerate(fh, start=1):
+            if line.split("\t", 1)[0].strip() == qid:
+                return lineno
+    return None
 
 
 def load_beir_domain(folder: str | Path, *, split: str = "test", dataset_name: str = "beir") -> DomainData:
@@ -91,27 +65,16 @@ def load_beir_domain(folder: str | Path, *, split: str = "test", dataset_name: s
         qlines[qid] = line
         queries[qid] = Query(qid, get_text(row, "text", queries_path, line))
 
-    qrels: dict[str, dict[str, int]] = {}
-    unknown_docs = 0
-    for line, qid, did, grade in _read_qrels_tsv(qrels_path):
+    qrels = read_qrels_tsv(qrels_path)
+    for qid in qrels:
         if qid not in queries:
             raise InputError(
                 f"judgment names query {qid!r}, which is not in {queries_path.name}",
                 path=qrels_path,
-                line=line,
+                line=_first_line_naming(qrels_path, qid),
                 field="query-id",
             )
-        if did not in seen:
-            unknown_docs += 1
-        prev = qrels.setdefault(qid, {}).get(did)
-        if prev is not None and prev != grade:
-            raise InputError(
-                f"conflicting grades {prev} and {grade} for ({qid}, {did})",
-                path=qrels_path,
-                line=line,
-                field="score",
-            )
-        qrels[qid][did] = grade
+    unknown_docs = sum(1 for docs in qrels.values() for d in docs if d not in seen)
     if unknown_docs:
         log.warning("%s: %d judgments name documents absent from the corpus", qrels_path, unknown_docs)
     judged = [queries[q] for q in queries if q in qrels]

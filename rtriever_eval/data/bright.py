@@ -69,7 +69,10 @@ def _local_rows(root: Path, config: str, domain: str) -> tuple[Path, Rows]:
 def _hub_rows(hub_id: str, config: str, domain: str, revision: str | None) -> tuple[Path, Rows]:
     import datasets
 
-    label = Path(f"hf://datasets/{hub_id}@{revision or 'main'}/{config}/{domain}")
+    from rtriever_eval.hub import prepare_hub_access
+
+    prepare_hub_access(f"dataset {hub_id}")
+    label = Path(f"hub:{hub_id}@{revision or 'main'}/{config}/{domain}")
     try:
         ds = datasets.load_dataset(hub_id, config, split=domain, revision=revision)
     except Exception as exc:

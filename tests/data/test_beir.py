@@ -43,7 +43,8 @@ def test_beir_folder(tmp_path: Path) -> None:
     [
         ("query-id\tcorpus-id\tscore\nq9\td1\t1\n", 2, "query-id", "not in queries.jsonl"),
         ("query-id\tcorpus-id\tscore\nq1\td1\t1.5\n", 2, "score", "integer"),
-        ("query-id\tcorpus-id\tscore\nq1\td1\n", 2, None, "3 tab-separated"),
+        ("query-id\tcorpus-id\tscore\nq1\td1\n", 2, "score", "3 tab-separated"),
+        ("query-id\tcorpus-id\tscore\nq1\td1\t1\nq1\td1\t0\n", 3, "corpus-id", "duplicate"),
     ],
 )
 def test_bad_qrels(tmp_path: Path, qrels: str, line: int, field: str | None, message: str) -> None:

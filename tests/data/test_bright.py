@@ -64,9 +64,7 @@ def bright_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
                 ids.update({d: None for d in r[key] if d != "N/A"})
             long_ids.update({d: None for d in r["gold_ids_long"] if d != "N/A"})
         docs = [{"id": d, "content": f"synthetic text for {d}"} for d in [*ids, "distractor-1"]]
-        long_docs = [
-            {"id": d, "content": f"long synthetic text for {d}"} for d in [*long_ids, "distractor-1"]
-        ]
+        long_docs = [{"id": d, "content": f"long synthetic text for {d}"} for d in [*long_ids, "distractor-1"]]
         for config, data in (("examples", rows), ("documents", docs), ("long_documents", long_docs)):
             folder = root / config
             folder.mkdir(exist_ok=True)
@@ -116,9 +114,7 @@ def test_theoremqa_questions_gold_ids_are_deduplicated(bright_copy: Path) -> Non
 
 def test_long_mode_uses_gold_ids_long_and_drops_na(bright_copy: Path) -> None:
     raw = _rows("biology")
-    data = load_bright_domain(
-        "biology", path=str(bright_copy), hub_id=None, revision=None, long_documents=True
-    )
+    data = load_bright_domain("biology", path=str(bright_copy), hub_id=None, revision=None, long_documents=True)
     for r in raw:
         gold = [g for g in dict.fromkeys(r["gold_ids_long"]) if g != "N/A"]
         if gold:
@@ -131,9 +127,7 @@ def test_long_mode_uses_gold_ids_long_and_drops_na(bright_copy: Path) -> None:
 
 def test_reasoning_field_replaces_query_text(bright_copy: Path) -> None:
     raw = {r["id"]: r for r in _rows("economics")}
-    data = load_bright_domain(
-        "economics", path=str(bright_copy), hub_id=None, revision=None, query_field="reasoning"
-    )
+    data = load_bright_domain("economics", path=str(bright_copy), hub_id=None, revision=None, query_field="reasoning")
     assert all(q.text == raw[q.id]["reasoning"] for q in data.queries)
 
 
@@ -246,3 +240,39 @@ def test_hub_failure_offline_says_how_to_use_a_local_copy(monkeypatch: pytest.Mo
 def test_counts_cover_all_twelve_domains() -> None:
     assert Counter(BRIGHT_DOMAINS) == Counter(set(COUNTS))
     assert sum(COUNTS.values()) == 1384
+
+
+def test_unreachable_hub_fails_within_seconds_with_a_local_copy_hint(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Offline variables unset, the endpoint refuses connections: the load fails fast, pointing at dataset.path."""
+    import time
+
+    from rtriever_eval import hub
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("HF_DATASETS_OFFLINE", raising=False)
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # discard port: nothing listens there
+    hub.hub_reachable.cache_clear()
+    monkeypatch.setattr(
+        hub,
+        "go_offline",
+        lambda: (
+            monkeypatch.setenv("HF_HUB_OFFLINE", "1"),
+            monkeypatch.setenv("HF_DATASETS_OFFLINE", "1"),
+            _set_lib_offline(monkeypatch),
+        ),
+    )
+    start = time.monotonic()
+    with pytest.raises(ConfigError, match=r"dataset\.path="):
+        load_bright_domain(
+            "pony", path=None, hub_id="xlangai/BRIGHT", revision="3066d29c9651a576c8aba4832d249807b181ecae"
+        )
+    assert time.monotonic() - start < 15
+    hub.hub_reachable.cache_clear()
+
+
+def _set_lib_offline(monkeypatch: pytest.MonkeyPatch) -> None:
+    import datasets.config
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", True)

@@ -5,6 +5,7 @@ Values live in the YAML files under conf/; these dataclasses only fix which keys
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -61,6 +62,8 @@ class DatasetConfig:
     query_field: str = "query"
     qrels_split: str = "test"
     domains: list[str] | None = None
+    aspect_metrics: list[str] | None = None  # datasets with aspect annotations (bright_pro); None: the defaults
+    aspect_alpha: float = 0.5
 
 
 @dataclass
@@ -78,6 +81,18 @@ class PathsConfig:
 
 
 @dataclass
+class CacheConfig:
+    mode: str = "readwrite"
+    shard_size: int = 4096
+
+
+@dataclass
+class ShardConfig:
+    index: int = 0
+    count: int = 1
+
+
+@dataclass
 class EvaluateConfig:
     model: Any = MISSING
     dataset: DatasetConfig = MISSING
@@ -90,16 +105,33 @@ class EvaluateConfig:
     metrics: list[str] = field(default_factory=lambda: ["nDCG@10", "R@10", "R@100", "R@1000", "RR", "AP"])
     overwrite: bool = False
     print_report: bool = True
+    stage: str = "all"
+    shard: ShardConfig = field(default_factory=ShardConfig)
+    cache: CacheConfig = field(default_factory=CacheConfig)
 
 
 def _pkg_path(rel: str) -> str:
     return str(PACKAGE_DIR / rel)
 
 
+def _encode_subdir(stage: Any, index: Any, count: Any) -> str:
+    """Hydra job folder suffix: encode workers of one sweep each get their own folder for Hydra's files."""
+    return f"/_encode/shard-{index}-of-{count}" if str(stage) == "encode" else ""
+
+
 def register_configs() -> None:
-    """Register the schemas and the `${pkg_path:...}` resolver; safe to call more than once."""
+    """Register the schemas and the `${pkg_path:...}` / `${encode_subdir:...}` resolvers; safe to call again."""
     if not OmegaConf.has_resolver("pkg_path"):
         OmegaConf.register_new_resolver("pkg_path", _pkg_path)
+    if not OmegaConf.has_resolver("encode_subdir"):
+        OmegaConf.register_new_resolver("encode_subdir", _encode_subdir)
+    # conf/hydra/launcher/submitit_{local,slurm}.yaml share their names with the plugin's own schemas, which
+    # Hydra 1.3 still merges under them (validating our values) with a deprecation notice: expected here.
+    warnings.filterwarnings(
+        "ignore",
+        message=r"\s*'hydra/launcher/submitit_(local|slurm)' is validated against ConfigStore schema",
+        category=UserWarning,
+    )
     cs = ConfigStore.instance()
     cs.store(name="evaluate_schema", node=EvaluateConfig)
     cs.store(group="model", name="bm25_schema", node=BM25Config)

@@ -15,14 +15,15 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from rtriever_eval.aspect_metrics import with_aspect_metrics
 from rtriever_eval.data.loading import load_domain, select_domains
 from rtriever_eval.data.trec import write_run
-from rtriever_eval.errors import InputError
+from rtriever_eval.errors import ConfigError, InputError
 from rtriever_eval.evaluation import evaluate
 from rtriever_eval.instructions import resolve_instruction
 from rtriever_eval.io import atomic_open, write_json_atomic
 from rtriever_eval.provenance import git_state, safe_component, versions
-from rtriever_eval.retrievers.base import Retriever, build_retriever
+from rtriever_eval.retrievers.base import CorpusEncoder, Retriever, build_retriever
 from rtriever_eval.search import to_run
 from rtriever_eval.types import DomainData
 
@@ -31,6 +32,7 @@ log = logging.getLogger(__name__)
 SUMMARY = "summary.json"
 RUN = "run.trec"
 PER_QUERY = "per_query.tsv"
+STAGES = ("all", "encode", "search")
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,56 @@ class DomainOutcome:
     out_dir: Path
     summary: dict[str, Any]
     skipped: bool
+
+
+@dataclass(frozen=True)
+class EncodeOutcome:
+    domain: str
+    rows_encoded: int
+    rows_cached: int
+    shards_encoded: tuple[int, ...]
+    skipped: bool
+
+
+def check_stage(cfg: DictConfig) -> str:
+    """The validated `stage`; raises ConfigError when stage, shard and cache settings do not fit together."""
+    stage = str(cfg.get("stage", "all"))
+    if stage not in STAGES:
+        raise ConfigError(f"unknown stage {stage!r}; valid: {', '.join(STAGES)}", field="stage")
+    shard = cfg.get("shard") or {}
+    index, count = int(shard.get("index", 0)), int(shard.get("count", 1))
+    if count < 1 or not 0 <= index < count:
+        raise ConfigError(
+            f"shard.index={index} shard.count={count}: need shard.count >= 1 and 0 <= shard.index < shard.count",
+            field="shard",
+        )
+    if count != 1 and stage != "encode":
+        raise ConfigError(
+            f"shard.count={count} splits the corpus encoding between workers: use it with stage=encode, "
+            "then run stage=search once",
+            field="shard.count",
+        )
+    mode = str((cfg.get("cache") or {}).get("mode", "readwrite"))
+    if stage == "encode" and mode != "readwrite":
+        raise ConfigError(
+            f"stage=encode writes the embedding cache: it needs cache.mode=readwrite, not {mode}", field="cache.mode"
+        )
+    if stage == "search" and mode == "off":
+        raise ConfigError(
+            "stage=search reads the corpus embeddings from the cache, which cache.mode=off turns off",
+            field="cache.mode",
+        )
+    return stage
+
+
+def _build_retriever(cfg: DictConfig) -> Retriever:
+    cache = cfg.get("cache") or {}
+    return build_retriever(
+        cfg.model,
+        cache_dir=str(cfg.paths.cache_dir),
+        cache_mode=str(cache.get("mode", "readwrite")),
+        shard_size=int(cache.get("shard_size", 4096)),
+    )
 
 
 def run_dir(cfg: DictConfig) -> Path:
@@ -69,6 +121,7 @@ def evaluate_domain(cfg: DictConfig, retriever: Retriever, data: DomainData, out
     run = to_run([q.id for q in data.queries], ranked)
     t1 = time.perf_counter()
     result = evaluate(data.qrels, run, tuple(cfg.metrics))
+    result = with_aspect_metrics(result, data, run, cfg.dataset)  # unchanged unless the data has aspects
     t2 = time.perf_counter()
     write_run(out_dir / RUN, run, tag=f"rtriever-eval.{cfg.run_name}")
     write_per_query(out_dir / PER_QUERY, result.per_query)
@@ -112,8 +165,41 @@ def check_evaluable(data: DomainData) -> None:
         raise InputError(f"domain '{data.name}' has no judged queries: nothing to evaluate", path=data.source)
 
 
+def run_encoding(cfg: DictConfig) -> list[EncodeOutcome]:
+    """stage=encode: cache this worker's corpus shards (j % shard.count == shard.index) of every selected domain.
+
+    Writes no results; domains whose summary.json exists are skipped (unless overwrite=true), as in a search.
+    """
+    if check_stage(cfg) != "encode":
+        raise ConfigError("run_encoding runs stage=encode only", field="stage")
+    index, count = int(cfg.shard.index), int(cfg.shard.count)
+    retriever: Retriever | None = None
+    outcomes: list[EncodeOutcome] = []
+    for domain in select_domains(cfg.dataset, cfg.domains):
+        if (run_dir(cfg) / safe_component(domain) / SUMMARY).exists() and not cfg.overwrite:
+            log.info("%s: results exist, nothing to encode (overwrite=true recomputes)", domain)
+            outcomes.append(EncodeOutcome(domain, 0, 0, (), True))
+            continue
+        if retriever is None:
+            retriever = _build_retriever(cfg)
+        if not isinstance(retriever, CorpusEncoder):
+            log.info("stage=encode: model %s caches no corpus embeddings; nothing to do", cfg.model.name)
+            return outcomes
+        stats = retriever.encode_corpus(load_domain(cfg.dataset, domain), shard_index=index, shard_count=count)
+        outcomes.append(
+            EncodeOutcome(domain, stats.rows_encoded, stats.rows_cached, tuple(stats.shards_encoded), False)
+        )
+    return outcomes
+
+
 def run_evaluation(cfg: DictConfig) -> list[DomainOutcome]:
-    """Evaluate every selected domain of cfg.dataset with cfg.model; finished domains are skipped."""
+    """Evaluate every selected domain of cfg.dataset with cfg.model; finished domains are skipped.
+
+    stage=all encodes whatever the embedding cache lacks; stage=search first checks that the corpus is cached.
+    """
+    stage = check_stage(cfg)
+    if stage == "encode":
+        raise ConfigError("stage=encode writes no results: use run_encoding", field="stage")
     domains = select_domains(cfg.dataset, cfg.domains)
     retriever: Retriever | None = None
     base = run_dir(cfg)
@@ -130,7 +216,9 @@ def run_evaluation(cfg: DictConfig) -> list[DomainOutcome]:
         data = load_domain(cfg.dataset, domain)
         check_evaluable(data)
         if retriever is None:
-            retriever = build_retriever(cfg.model, cache_dir=str(cfg.paths.cache_dir))
+            retriever = _build_retriever(cfg)
+        if stage == "search" and isinstance(retriever, CorpusEncoder):
+            retriever.require_corpus_cached(data)
         if summary_path.exists():
             summary_path.unlink()  # overwrite: never leave an old summary beside new files
         summary = evaluate_domain(cfg, retriever, data, out_dir)

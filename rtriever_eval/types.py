@@ -32,6 +32,24 @@ class Document:
 
 
 @dataclass(frozen=True)
+class Aspect:
+    """One reasoning aspect of a query (BRIGHT-Pro): its annotated weight and the documents that support it.
+
+    `weight` is the raw annotation (BRIGHT-Pro: an importance score of 1-3); metrics normalise the weights over
+    the query's aspects, so only their ratios matter.
+    """
+
+    id: str
+    weight: float
+    doc_ids: frozenset[str]
+    text: str = ""
+
+
+AspectAnnotations = dict[str, tuple[Aspect, ...]]
+"""qid -> the query's aspects, in annotation order (a query may have none)."""
+
+
+@dataclass(frozen=True)
 class DomainData:
     """Everything needed to evaluate one domain: queries, corpus and judgments.
 
@@ -46,6 +64,8 @@ class DomainData:
     revision: str | None = None
     source: str = ""
     extra: dict[str, str] = field(default_factory=dict)
+    aspects: AspectAnnotations | None = None
+    """Aspect annotations (BRIGHT-Pro); None for datasets without them, which then get no aspect-aware metrics."""
 
     @property
     def n_docs(self) -> int:

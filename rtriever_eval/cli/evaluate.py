@@ -44,20 +44,29 @@ class ReportCallback(Callback):
     """Prints the experiment's comparison table once a multirun sweep has finished."""
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        if config.get("print_report", True):
+        if config.get("print_report", True) and config.get("stage", "all") != "encode":
             _print_report(config.paths.results_dir, str(config.experiment_name))
 
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="evaluate")
 def _app(cfg: DictConfig) -> None:
-    from rtriever_eval.pipeline import run_evaluation
+    from rtriever_eval.pipeline import check_stage, run_encoding, run_evaluation
 
+    stage = "all"
     try:
-        run_evaluation(cfg)
+        stage = check_stage(cfg)
+        if stage == "encode":
+            run_encoding(cfg)
+        else:
+            run_evaluation(cfg)
     except InputError as exc:
         fail(str(exc))
+    except OSError as exc:  # disk full, read-only folder, ...: atomic writes left earlier results intact
+        where = f" ({exc.filename})" if exc.filename else ""
+        fail(f"file system error{where}: {exc.strerror or exc}. Results written before this point are complete; "
+             "rerun the same command once the problem is fixed to finish the remaining domains.")
     multirun = HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
-    if cfg.print_report and not multirun:
+    if cfg.print_report and not multirun and stage != "encode":
         _print_report(cfg.paths.results_dir, str(cfg.experiment_name))
 
 

@@ -61,12 +61,12 @@ def find_split_file(root: Path, config: str, domain: str) -> Path:
     )
 
 
-def _local_rows(root: Path, config: str, domain: str) -> tuple[Path, Rows]:
+def local_rows(root: Path, config: str, domain: str) -> tuple[Path, Rows]:
     path = find_split_file(root, config, domain)
     return path, iter_rows(path)
 
 
-def _hub_rows(hub_id: str, config: str, domain: str, revision: str | None) -> tuple[Path, Rows]:
+def hub_rows(hub_id: str, config: str, domain: str, revision: str | None) -> tuple[Path, Rows]:
     import datasets
 
     from rtriever_eval.hub import prepare_hub_access
@@ -90,7 +90,7 @@ def _hub_rows(hub_id: str, config: str, domain: str, revision: str | None) -> tu
     return label, rows()
 
 
-def _read_documents(path: Path, rows: Rows) -> tuple[Document, ...]:
+def read_documents(path: Path, rows: Rows) -> tuple[Document, ...]:
     seen: dict[str, int] = {}
     docs: list[Document] = []
     for line, row in rows:
@@ -107,7 +107,7 @@ def _read_documents(path: Path, rows: Rows) -> tuple[Document, ...]:
     return tuple(docs)
 
 
-def _read_examples(
+def read_examples(
     path: Path, rows: Rows, *, query_field: str, gold_field: str, doc_ids: set[str]
 ) -> tuple[tuple[Query, ...], dict[str, dict[str, int]]]:
     seen: dict[str, int] = {}
@@ -176,17 +176,17 @@ def load_bright_domain(
         root = Path(path)
         if not root.is_dir():
             raise ConfigError("dataset folder does not exist", path=root, field="dataset.path")
-        doc_path, doc_rows = _local_rows(root, doc_config, domain)
-        ex_path, ex_rows = _local_rows(root, query_source, domain)
+        doc_path, doc_rows = local_rows(root, doc_config, domain)
+        ex_path, ex_rows = local_rows(root, query_source, domain)
         source = str(root)
     else:
         if not hub_id:
             raise ConfigError("neither dataset.path nor dataset.hub_id is set", field="dataset.path")
-        doc_path, doc_rows = _hub_rows(hub_id, doc_config, domain, revision)
-        ex_path, ex_rows = _hub_rows(hub_id, query_source, domain, revision)
+        doc_path, doc_rows = hub_rows(hub_id, doc_config, domain, revision)
+        ex_path, ex_rows = hub_rows(hub_id, query_source, domain, revision)
         source = f"hf://{hub_id}@{revision or 'main'}"
-    documents = _read_documents(doc_path, doc_rows)
-    queries, qrels = _read_examples(
+    documents = read_documents(doc_path, doc_rows)
+    queries, qrels = read_examples(
         ex_path, ex_rows, query_field=query_field, gold_field=gold_field, doc_ids={d.id for d in documents}
     )
     log.info(

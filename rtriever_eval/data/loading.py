@@ -9,12 +9,14 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from rtriever_eval.aspect_metrics import aspect_settings
 from rtriever_eval.data.beir import load_beir_domain
 from rtriever_eval.data.bright import BRIGHT_DOMAINS, LONG_DOMAINS, load_bright_domain
+from rtriever_eval.data.bright_pro import BRIGHT_PRO_DOMAINS, load_bright_pro_domain
 from rtriever_eval.errors import ConfigError
 from rtriever_eval.types import DomainData
 
-FORMATS = ("bright", "beir")
+FORMATS = ("bright", "bright_pro", "beir")
 
 
 def available_domains(dataset: Mapping[str, Any]) -> list[str]:
@@ -27,6 +29,8 @@ def available_domains(dataset: Mapping[str, Any]) -> list[str]:
         if listed:
             return list(listed)
         return list(LONG_DOMAINS if dataset.get("long_documents") else BRIGHT_DOMAINS)
+    if fmt == "bright_pro":
+        return list(dataset.get("domains") or BRIGHT_PRO_DOMAINS)
     raise ConfigError(f"unknown dataset format {fmt!r}; valid: {', '.join(FORMATS)}", field="dataset.format")
 
 
@@ -64,6 +68,15 @@ def load_domain(dataset: Mapping[str, Any], domain: str) -> DomainData:
             long_documents=bool(dataset.get("long_documents", False)),
             query_source=str(dataset.get("query_source", "examples")),
             query_field=str(dataset.get("query_field", "query")),
+            dataset_name=name,
+        )
+    if fmt == "bright_pro":
+        aspect_settings(dataset)  # a bad aspect metric name fails here, before any retrieval
+        return load_bright_pro_domain(
+            domain,
+            path=dataset.get("path"),
+            hub_id=dataset.get("hub_id"),
+            revision=dataset.get("revision"),
             dataset_name=name,
         )
     raise ConfigError(f"unknown dataset format {fmt!r}; valid: {', '.join(FORMATS)}", field="dataset.format")

@@ -6,7 +6,7 @@ Knows which retriever kinds exist; the scoring itself lives in bm25.py / dense.p
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from rtriever_eval.errors import ConfigError
 from rtriever_eval.search import Ranked
@@ -32,10 +32,29 @@ class Retriever(Protocol):
         ...
 
 
+@runtime_checkable
+class CorpusEncoder(Protocol):
+    """A retriever whose corpus representation is cached in shards, so it can be built apart from the search."""
+
+    def encode_corpus(self, data: DomainData, *, shard_index: int = 0, shard_count: int = 1) -> Any:
+        """Build and cache the corpus shards numbered j with j % shard_count == shard_index."""
+        ...
+
+    def require_corpus_cached(self, data: DomainData) -> None:
+        """Raise InputError (listing what is missing) unless the whole corpus is cached."""
+        ...
+
+
 KINDS = ("bm25", "dense")
 
 
-def build_retriever(model: Mapping[str, Any], *, cache_dir: str | None = None) -> Retriever:
+def build_retriever(
+    model: Mapping[str, Any],
+    *,
+    cache_dir: str | None = None,
+    cache_mode: str = "readwrite",
+    shard_size: int = 4096,
+) -> Retriever:
     kind = model.get("kind")
     if kind == "bm25":
         from rtriever_eval.retrievers.sparse import SparseRetriever
@@ -44,5 +63,5 @@ def build_retriever(model: Mapping[str, Any], *, cache_dir: str | None = None) -
     if kind == "dense":
         from rtriever_eval.retrievers.dense import DenseRetriever
 
-        return DenseRetriever(model, cache_dir=cache_dir)
+        return DenseRetriever(model, cache_dir=cache_dir, cache_mode=cache_mode, shard_size=shard_size)
     raise ConfigError(f"unknown model kind {kind!r}; valid: {', '.join(KINDS)}", field="model.kind")

@@ -1,24 +1,31 @@
 """Dense retrieval behind the Retriever protocol: encode corpus (cached) and queries, score in fp32, rank exactly.
 
-Knows how to turn a model config into an encoder and where embeddings are cached; not how encoders pool.
+Knows how to turn a model config into an encoder and a cache key; not how encoders pool nor how shards are stored.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from rtriever_eval.cache import (
+    DEFAULT_SHARD_SIZE,
+    CacheKey,
+    EmbeddingCache,
+    EncodeStats,
+    ShardedMatrix,
+    embedding_key,
+    model_identity,
+    texts_fingerprint,
+)
 from rtriever_eval.encoders.base import Encoder
 from rtriever_eval.errors import ConfigError
 from rtriever_eval.instructions import query_prompt as wrap_instruction
-from rtriever_eval.io import atomic_open, write_json_atomic
 from rtriever_eval.search import Ranked, exact_topk
 from rtriever_eval.types import DomainData
 
@@ -61,22 +68,17 @@ def encoder_settings(model: Mapping[str, Any]) -> Any:
         raise ConfigError(str(exc), field="model") from None
 
 
-def texts_fingerprint(pairs: Sequence[tuple[str, str]]) -> str:
-    """sha256 over (id, text) pairs, in order: any change to ids, texts or their order changes it."""
-    h = hashlib.sha256()
-    for i, text in pairs:
-        h.update(i.encode("utf-8"))
-        h.update(b"\x00")
-        h.update(text.encode("utf-8"))
-        h.update(b"\x01")
-    return h.hexdigest()
-
-
 class DenseRetriever:
     """Bi-encoder retrieval: cosine (dot product of L2-normalised fp32 vectors), exact top-k."""
 
     def __init__(
-        self, model: Mapping[str, Any], *, cache_dir: str | None = None, encoder: Encoder | None = None
+        self,
+        model: Mapping[str, Any],
+        *,
+        cache_dir: str | Path | None = None,
+        encoder: Encoder | None = None,
+        cache_mode: str = "readwrite",
+        shard_size: int = DEFAULT_SHARD_SIZE,
     ) -> None:
         backend = str(model.get("backend", "hf"))
         if backend not in BACKENDS:
@@ -87,7 +89,10 @@ class DenseRetriever:
         self.document_prompt = str(model.get("document_prompt") or "")
         self.query_template = model.get("query_template")
         self.cache_dir = Path(cache_dir) if cache_dir else None
+        self.cache = EmbeddingCache(self.cache_dir, cache_mode, shard_size)
         self._encoder = encoder
+        self._model_identity: dict[str, Any] | None = None
+        self._last_keys: dict[str, str] = {}
 
     @property
     def encoder(self) -> Encoder:
@@ -114,76 +119,118 @@ class DenseRetriever:
         info.update(self.encoder.describe())
         info["document_prompt"] = self.document_prompt
         info["query_template"] = self.query_template
+        info["cache"] = {"mode": self.cache.mode, **self._last_keys}
         return info
 
-    def _cache_key(self, side: str, prompt: str, pairs: Sequence[tuple[str, str]]) -> str:
+    @property
+    def model_identity(self) -> dict[str, Any]:
+        """The model's content hash (local folder) or repository and commit (hub); computed once."""
+        if self._model_identity is None:
+            memo = self.cache.fingerprint_memo()
+            self._model_identity = model_identity(self.settings.path, self.settings.revision, memo)
+            memo.save()
+        return self._model_identity
+
+    def cache_key(self, side: str, prompt: str, pairs: Sequence[tuple[str, str]]) -> CacheKey:
         """Everything that can change these vectors, and nothing that cannot (never the batch size)."""
         st = self.settings
-        max_length = st.max_length if side == "documents" else st.effective_query_max_length
-        key = {
-            "side": side,
-            "backend": self.backend,
-            "path": st.path,
-            "revision": st.revision,
-            "dtype": st.dtype,
-            "max_length": max_length,
-            "pooling": st.pooling,
-            "padding_side": st.padding_side,
-            "append_eos": st.append_eos,
-            "eos_token": st.eos_token,
-            "normalize": st.normalize,
-            "prompt": prompt,
-            "texts": texts_fingerprint(pairs),
-        }
-        return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:32]
-
-    def embed(self, side: str, prompt: str, pairs: Sequence[tuple[str, str]], label: str) -> tuple[np.ndarray, bool]:
-        """Embeddings (n, dim) float32 of `pairs` (id, text), read from the cache when present; (array, hit)."""
-        texts = [t for _, t in pairs]
-        is_query = side == "queries"
-        if self.cache_dir is None:
-            return self.encoder.encode(texts, prompt, is_query=is_query), False
-        key = self._cache_key(side, prompt, pairs)
-        folder = self.cache_dir / "embeddings"
-        npy, meta = folder / f"{key}.npy", folder / f"{key}.json"
-        if npy.exists() and meta.exists():
-            arr = np.load(npy, mmap_mode="r", allow_pickle=False)
-            if arr.shape[0] == len(texts):
-                log.info("%s: %d %s embeddings from cache %s", label, arr.shape[0], side, npy)
-                return arr, True
-        emb = np.ascontiguousarray(self.encoder.encode(texts, prompt, is_query=is_query), dtype=np.float32)
-        with atomic_open(npy, "wb") as fh:
-            np.save(fh, emb, allow_pickle=False)
-        write_json_atomic(
-            meta,
-            {
-                "label": label,
-                "side": side,
-                "n": len(texts),
-                "dim": int(emb.shape[1]),
-                "model": self.name,
-                "prompt": prompt,
-                "ids": [i for i, _ in pairs],
-                "settings": self.encoder.describe(),
-            },
+        return embedding_key(
+            model=self.model_identity,
+            backend=self.backend,
+            dtype=st.dtype,
+            pooling=st.pooling,
+            padding_side=st.padding_side,
+            append_eos=st.append_eos,
+            eos_token=st.eos_token,
+            normalize=st.normalize,
+            max_length=st.max_length if side == "documents" else st.effective_query_max_length,
+            prompt=prompt,
+            texts_sha256=texts_fingerprint(pairs),
         )
-        return emb, False
+
+    def _info(self, side: str, label: str) -> dict[str, Any]:
+        return {"model": self.name, "path": self.settings.path, "side": side, "label": label}
+
+    def _encode_fn(self, prompt: str, *, is_query: bool) -> Any:
+        def encode(texts: Sequence[str]) -> np.ndarray:
+            return self.encoder.encode(texts, prompt, is_query=is_query, show_progress=True)
+
+        return encode
+
+    def embeddings(
+        self, side: str, prompt: str, pairs: Sequence[tuple[str, str]], label: str
+    ) -> tuple[ShardedMatrix, EncodeStats]:
+        """Embeddings of ``pairs`` (id, text): cached shards memory-mapped, the missing ones encoded shard by shard."""
+        texts = [t for _, t in pairs]
+        key = self.cache_key(side, prompt, pairs) if self.cache.readable else CacheKey({})
+        matrix, stats = self.cache.get(
+            key,
+            texts,
+            self._encode_fn(prompt, is_query=side == "queries"),
+            info=self._info(side, label),
+            label=f"{label} {side}",
+        )
+        if self.cache.readable:
+            self._last_keys[f"{side}_key"] = key.digest
+            log.info(
+                "%s: %d %s, %d from cache %s, %d encoded",
+                label,
+                stats.n,
+                side,
+                stats.rows_cached,
+                self.cache.embeddings_dir / key.digest,
+                stats.rows_encoded,
+            )
+        return matrix, stats
+
+    def _corpus(self, data: DomainData) -> tuple[CacheKey, list[str], str]:
+        pairs = [(d.id, d.text) for d in data.documents]
+        key = self.cache_key("documents", self.document_prompt, pairs)
+        return key, [t for _, t in pairs], f"{data.dataset}/{data.name}"
+
+    def encode_corpus(self, data: DomainData, *, shard_index: int = 0, shard_count: int = 1) -> EncodeStats:
+        """Encode and cache the corpus shards numbered ``j`` with ``j % shard_count == shard_index``."""
+        key, texts, label = self._corpus(data)
+        entry = self.cache.entry(key, len(texts), self._info("documents", label))
+        n_shards = entry.n_shards if entry is not None else 0
+        mine = [j for j in range(n_shards) if j % shard_count == shard_index]
+        stats = self.cache.fill(
+            key,
+            texts,
+            self._encode_fn(self.document_prompt, is_query=False),
+            info=self._info("documents", label),
+            shards=mine,
+            label=f"{label} documents",
+        )
+        log.info(
+            "%s: shards %d of %d are this worker's (shard.index=%d, shard.count=%d): %d rows encoded, %d cached",
+            label,
+            len(mine),
+            n_shards,
+            shard_index,
+            shard_count,
+            stats.rows_encoded,
+            stats.rows_cached,
+        )
+        return stats
+
+    def require_corpus_cached(self, data: DomainData) -> None:
+        """Raise InputError listing the missing shards unless the corpus embeddings are all cached."""
+        key, texts, label = self._corpus(data)
+        self.cache.require_complete(key, len(texts), f"{label} documents")
 
     def search(self, data: DomainData, query_prompt: str, k: int) -> tuple[list[Ranked], dict[str, float]]:
         t0 = time.perf_counter()
         label = f"{data.dataset}/{data.name}"
-        docs, hit = self.embed("documents", self.document_prompt, [(d.id, d.text) for d in data.documents], label)
+        docs, dstats = self.embeddings(
+            "documents", self.document_prompt, [(d.id, d.text) for d in data.documents], label
+        )
         t1 = time.perf_counter()
-        queries, _ = self.embed("queries", query_prompt, [(q.id, q.text) for q in data.queries], label)
+        queries, qstats = self.embeddings("queries", query_prompt, [(q.id, q.text) for q in data.queries], label)
         t2 = time.perf_counter()
-        q32 = np.asarray(queries, dtype=np.float32)
-
-        def block(qs: slice, ds: slice) -> np.ndarray:
-            return q32[qs] @ np.asarray(docs[ds], dtype=np.float32).T
-
-        ranked = exact_topk(
-            block,
-            len(data.queries),
+        ranked = rank_sharded(
+            queries.to_array(),
+            docs,
             [d.id for d in data.documents],
             k,
             [q.excluded_ids for q in data.queries],
@@ -191,7 +238,35 @@ class DenseRetriever:
         t3 = time.perf_counter()
         return ranked, {
             "encode_corpus_s": t1 - t0,
-            "corpus_cache_hit": float(hit),
+            "corpus_cache_hit": float(self.cache.readable and dstats.hit),
+            "corpus_docs_encoded": float(dstats.rows_encoded),
             "encode_queries_s": t2 - t1,
+            "queries_encoded": float(qstats.rows_encoded),
             "rank_s": t3 - t2,
         }
+
+
+def rank_sharded(
+    queries: np.ndarray,
+    docs: ShardedMatrix,
+    doc_ids: Sequence[str],
+    k: int,
+    excluded: Sequence[Collection[str]] | None = None,
+    *,
+    min_chunk: int = 16384,
+) -> list[Ranked]:
+    """Exact top-k of fp32 dot products, streaming over the document shards (whole shards per block).
+
+    Peak memory is one (query chunk x block) score matrix plus the running top-k, whatever the corpus size;
+    memory-mapped shards are read in place, never copied into one array.
+    """
+    q32 = np.ascontiguousarray(queries, dtype=np.float32)
+    if docs.n != len(doc_ids):
+        raise ValueError(f"{docs.n} document vectors for {len(doc_ids)} ids")
+    shard = max(docs.block_rows(), 1)
+    chunk = shard * max(1, -(-min_chunk // shard))
+
+    def block(qs: slice, ds: slice) -> np.ndarray:
+        return docs.dot_t(q32[qs], ds)
+
+    return exact_topk(block, q32.shape[0], doc_ids, k, excluded, doc_chunk=chunk)

@@ -97,7 +97,7 @@ def test_a_second_run_with_another_instruction_reuses_the_corpus_embeddings(
     dense_run: tuple[Path, Path], tiny_dir: Path
 ) -> None:
     _, cache = dense_run
-    before = sorted(p.name for p in (cache / "embeddings").glob("*.npy"))
+    before = sorted(p.parent.name for p in (cache / "embeddings").glob("*/manifest.json"))
     assert len(before) == 2  # one corpus, one query set
     work = cache.parent
     proc = subprocess.run(
@@ -121,10 +121,11 @@ def test_a_second_run_with_another_instruction_reuses_the_corpus_embeddings(
         timeout=600,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    after = sorted(p.name for p in (cache / "embeddings").glob("*.npy"))
+    after = sorted(p.parent.name for p in (cache / "embeddings").glob("*/manifest.json"))
     assert len(after) == 3 and set(before) <= set(after)  # only the new query set was encoded
     summary = json.loads(next((work / "r").rglob("rt_web/sample/biology/summary.json")).read_text())
     assert summary["timings"]["corpus_cache_hit"] == 1.0
+    assert summary["timings"]["corpus_docs_encoded"] == 0
     assert summary["query_prompt"] == (
         "Instruct: Given a web search query, retrieve relevant passages that answer the query\nQuery:"
     )

@@ -1,0 +1,26 @@
+"""Fault-injection points for crash-safety tests: `checkpoint(name)` kills the process with SIGKILL when the
+environment variable RTRIEVER_FAULT names that point (optionally `name:N` for its N-th hit).
+
+Does nothing unless that variable is set; knows nothing about what the points guard.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections import Counter
+
+ENV = "RTRIEVER_FAULT"
+_hits: Counter[str] = Counter()
+
+
+def checkpoint(name: str) -> None:
+    spec = os.environ.get(ENV)
+    if not spec:
+        return
+    point, _, nth = spec.partition(":")
+    if point != name:
+        return
+    _hits[name] += 1
+    if _hits[name] >= (int(nth) if nth else 1):
+        os.kill(os.getpid(), signal.SIGKILL)

@@ -1,15 +1,50 @@
 """`rtriever-report RESULTS_DIR`: comparison tables (Markdown, CSV, LaTeX) from a results folder.
 
-Reads summary.json files only; prints the Markdown tables.
+Reads summary.json files (and per_query.tsv with --baseline); prints the Markdown tables.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+from pathlib import Path
 
 from rtriever_eval.cli.common import fail
 from rtriever_eval.errors import InputError
+
+
+def _check_references(names: list[str], tolerance: float | None) -> None:
+    """Fail on an unknown reference name or a negative tolerance before any table is computed."""
+    if not names and tolerance is None:
+        return
+    from rtriever_eval.reporting.references import get_reference, load_references
+
+    if tolerance is not None and not tolerance >= 0:
+        raise InputError(f"--ref-tolerance must be >= 0, not {tolerance}", field="ref-tolerance")
+    refs = load_references()
+    for name in names:
+        get_reference(name, refs)
+
+
+def _references_and_plots(args: argparse.Namespace, out_dir: Path) -> None:
+    """--compare-to tables (printed, compare_<ref>.md/.csv) and, unless --no-plots, the figures, in out_dir."""
+    from rtriever_eval.reporting.tables import collect_summaries
+
+    df = collect_summaries(args.results_dir)
+    if args.compare_to:
+        from rtriever_eval.reporting.references import DEFAULT_TOLERANCE, compare, comparison_markdown, write_comparison
+
+        tolerance = DEFAULT_TOLERANCE if args.ref_tolerance is None else args.ref_tolerance
+        for name in args.compare_to:
+            table = compare(df, name, args.metric, tolerance)
+            markdown = comparison_markdown(table, name, tolerance, metric=args.metric)
+            print(markdown)
+            write_comparison(table, out_dir, name, markdown)
+    if args.plots:
+        from rtriever_eval.reporting.plots import write_plots
+
+        plots = write_plots(df, out_dir, metric=args.metric, baseline=args.baseline)
+        print(f"{len(plots)} figure files (PNG and PDF) written to {out_dir}")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -17,16 +52,58 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("results_dir", help="a results folder (any level: all summary.json files below it)")
     parser.add_argument("--metric", default="nDCG@10", help="metric in ir_measures spelling (default nDCG@10)")
     parser.add_argument("--out", default=None, help="where to write tables (default RESULTS_DIR/report)")
+    parser.add_argument(
+        "--baseline",
+        default=None,
+        metavar="RUN",
+        help="run label to test every other run against per domain (marks †/‡, bootstrap CIs, significance.csv)",
+    )
+    parser.add_argument(
+        "--test",
+        choices=["randomization", "ttest"],
+        default="randomization",
+        help="paired test with --baseline (default randomization)",
+    )
+    parser.add_argument("--alpha", type=float, default=0.05, help="level after Holm correction (default 0.05)")
+    parser.add_argument(
+        "--compare-to",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="a published reference row (e.g. bm25_paper, anserini_bm25) to set beside the runs; repeatable",
+    )
+    parser.add_argument(
+        "--ref-tolerance",
+        type=float,
+        default=None,
+        metavar="X",
+        help="with --compare-to, flag |reproduced - reported| above X (x100 points; default 1.0)",
+    )
+    parser.add_argument(
+        "--plots",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="save per-domain bars, deltas against the baseline and recall@k as PNG and PDF (default on)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    from rtriever_eval.reporting.tables import build_reports
+    from rtriever_eval.reporting.tables import SignificanceOptions, build_reports
 
+    significance = None
+    if args.baseline is not None:
+        significance = SignificanceOptions(baseline=args.baseline, test=args.test, alpha=args.alpha)
     try:
-        text, files = build_reports(args.results_dir, args.metric, args.out)
+        _check_references(args.compare_to, args.ref_tolerance)
+        text, files = build_reports(args.results_dir, args.metric, args.out, significance=significance)
     except InputError as exc:
         fail(str(exc))
         return
     print(text)
+    try:
+        _references_and_plots(args, files[0].parent)
+    except InputError as exc:
+        fail(str(exc))
+        return
     print(f"Tables written to {files[0].parent}")
 
 

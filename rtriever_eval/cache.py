@@ -40,6 +40,7 @@ from typing import Any
 import numpy as np
 
 from rtriever_eval.errors import InputError
+from rtriever_eval.faults import checkpoint
 from rtriever_eval.io import atomic_open, write_json_atomic
 
 log = logging.getLogger(__name__)
@@ -550,6 +551,7 @@ class CacheEntry:
             "session": SESSION,
         }
         write_json_atomic(self.folder / f"{name}.json", record)
+        checkpoint("cache_shard_written")
         self.update_manifest(dim=int(arr.shape[1]), encoded={index: b - a})
 
     def update_manifest(self, *, dim: int | None = None, encoded: Mapping[int, int] | None = None) -> None:

@@ -20,6 +20,7 @@ from rtriever_eval.data.loading import load_domain, select_domains
 from rtriever_eval.data.trec import write_run
 from rtriever_eval.errors import ConfigError, InputError
 from rtriever_eval.evaluation import evaluate
+from rtriever_eval.faults import checkpoint
 from rtriever_eval.instructions import resolve_instruction
 from rtriever_eval.io import atomic_open, write_json_atomic
 from rtriever_eval.provenance import git_state, safe_component, versions
@@ -118,13 +119,16 @@ def evaluate_domain(cfg: DictConfig, retriever: Retriever, data: DomainData, out
     prompt = retriever.query_prompt(instruction)
     t0 = time.perf_counter()
     ranked, timings = retriever.search(data, prompt, int(cfg.top_k))
+    checkpoint("searched")
     run = to_run([q.id for q in data.queries], ranked)
     t1 = time.perf_counter()
     result = evaluate(data.qrels, run, tuple(cfg.metrics))
     result = with_aspect_metrics(result, data, run, cfg.dataset)  # unchanged unless the data has aspects
     t2 = time.perf_counter()
     write_run(out_dir / RUN, run, tag=f"rtriever-eval.{cfg.run_name}")
+    checkpoint("run_written")
     write_per_query(out_dir / PER_QUERY, result.per_query)
+    checkpoint("per_query_written")
     summary: dict[str, Any] = {
         "domain": data.name,
         "model": str(cfg.model.name),

@@ -25,6 +25,7 @@ from rtriever_eval.cache import (
 )
 from rtriever_eval.encoders.base import Encoder
 from rtriever_eval.errors import ConfigError
+from rtriever_eval.faults import checkpoint
 from rtriever_eval.instructions import query_prompt as wrap_instruction
 from rtriever_eval.search import Ranked, exact_topk
 from rtriever_eval.types import DomainData
@@ -227,6 +228,7 @@ class DenseRetriever:
         )
         t1 = time.perf_counter()
         queries, qstats = self.embeddings("queries", query_prompt, [(q.id, q.text) for q in data.queries], label)
+        checkpoint("queries_encoded")
         t2 = time.perf_counter()
         ranked = rank_sharded(
             queries.to_array(),

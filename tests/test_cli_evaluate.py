@@ -112,9 +112,7 @@ def test_bad_input_exits_nonzero_with_one_paragraph_and_no_results(tmp_path: Pat
     data = tmp_path / "data"
     (data / "examples").mkdir(parents=True)
     (data / "documents").mkdir()
-    (data / "examples" / "biology.jsonl").write_text(
-        '{"id": "1", "query": "q", "gold_ids": ["d1"]}\n{broken\n'
-    )
+    (data / "examples" / "biology.jsonl").write_text('{"id": "1", "query": "q", "gold_ids": ["d1"]}\n{broken\n')
     (data / "documents" / "biology.jsonl").write_text('{"id": "d1", "content": "x"}\n')
     proc = _cli(
         "dataset=bright",
@@ -155,3 +153,21 @@ def test_beir_folder_through_the_cli(tmp_path: Path) -> None:
     assert summary["metrics"]["RR"] == 1.0 and summary["n_queries"] == 1
     lines = next((tmp_path / "r").rglob("tiny-beir/run.trec")).read_text().splitlines()
     assert lines[0].split()[:4] == ["q1", "Q0", "d1", "1"]
+
+
+def test_foreign_targets_are_refused_unless_allowed(tmp_path: Path) -> None:
+    marker = tmp_path / "pwned"
+    proc = _cli(
+        "+hydra.callbacks.x._target_=pathlib.Path.touch",
+        f"+hydra.callbacks.x.self={marker}",
+        f"paths.results_dir={tmp_path / 'r'}",
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 2 and "RTRIEVER_ALLOW_FOREIGN_TARGETS" in _flat(proc.stderr)
+    assert not marker.exists() and not (tmp_path / "r").exists()
+    from omegaconf import OmegaConf
+
+    from rtriever_eval.cli.evaluate import foreign_targets
+
+    cfg = OmegaConf.create({"a": {"_target_": "rtriever_eval.x.Y"}, "b": [{"_target_": "os.system"}], "c": None})
+    assert foreign_targets(cfg) == ["b[0]._target_=os.system"]

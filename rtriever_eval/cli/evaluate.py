@@ -7,6 +7,7 @@ Hydra; all work happens in pipeline.run_evaluation.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.experimental.callback import Callback
 from hydra.types import RunMode
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from rtriever_eval.cli.common import fail
 from rtriever_eval.config import CONF_DIR, register_configs
@@ -63,8 +64,10 @@ def _app(cfg: DictConfig) -> None:
         fail(str(exc))
     except OSError as exc:  # disk full, read-only folder, ...: atomic writes left earlier results intact
         where = f" ({exc.filename})" if exc.filename else ""
-        fail(f"file system error{where}: {exc.strerror or exc}. Results written before this point are complete; "
-             "rerun the same command once the problem is fixed to finish the remaining domains.")
+        fail(
+            f"file system error{where}: {exc.strerror or exc}. Results written before this point are complete; "
+            "rerun the same command once the problem is fixed to finish the remaining domains."
+        )
     multirun = HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
     if cfg.print_report and not multirun and stage != "encode":
         _print_report(cfg.paths.results_dir, str(cfg.experiment_name))
@@ -110,10 +113,55 @@ def precheck_overrides(argv: list[str]) -> str | None:
             )
 
 
+ALLOWED_TARGET_PREFIXES = ("rtriever_eval.", "hydra_plugins.hydra_submitit_launcher.", "hydra._internal.")
+ALLOW_TARGETS_ENV = "RTRIEVER_ALLOW_FOREIGN_TARGETS"
+
+
+def foreign_targets(node: Any, path: str = "") -> list[str]:
+    """Every `_target_` in the config that names something outside the package and Hydra's own plugins."""
+    found: list[str] = []
+    if isinstance(node, DictConfig):
+        for key in node:
+            child_path = f"{path}.{key!s}" if path else str(key)
+            if key == "_target_":
+                value = str(node._get_node(key))  # unresolved text: never evaluate an interpolation here
+                if not value.startswith(ALLOWED_TARGET_PREFIXES):
+                    found.append(f"{child_path}={value}")
+            else:
+                found += foreign_targets(node._get_node(key), child_path)
+    elif isinstance(node, ListConfig) and not node._is_none() and not node._is_missing():
+        for i, item in enumerate(node._iter_ex(resolve=False)):
+            found += foreign_targets(item, f"{path}[{i}]")
+    return found
+
+
+def check_targets(argv: list[str]) -> str | None:
+    """Refuse `_target_`s outside the package (they run arbitrary code) unless the user opts in."""
+    if os.environ.get(ALLOW_TARGETS_ENV, "").lower() in {"1", "true", "yes"}:
+        return None
+    from hydra import compose, initialize_config_dir
+
+    bad = [a for a in argv if "_target_" in a and not a.split("=", 1)[-1].startswith(ALLOWED_TARGET_PREFIXES)]
+    if not bad:
+        overrides = [a for a in argv if "=" in a and not a.startswith("-") and "," not in a.split("=", 1)[1]]
+        with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+            try:
+                cfg = compose("evaluate", overrides=overrides, return_hydra_config=True)
+            except Exception:  # composition errors are reported by Hydra itself with its own message
+                return None
+        bad = foreign_targets(cfg)
+    if not bad:
+        return None
+    return (
+        f"refusing to instantiate {', '.join(bad)}: only classes of rtriever_eval and Hydra's own plugins are "
+        f"instantiated by default, since a _target_ runs arbitrary code. Set {ALLOW_TARGETS_ENV}=1 to allow it."
+    )
+
+
 def main() -> None:
     argv = sys.argv[1:]
     if not any(a in ("--help", "-h", "--hydra-help", "--cfg", "-c", "--info", "-i") for a in argv):
-        message = precheck_overrides(argv)
+        message = precheck_overrides(argv) or check_targets(argv)
         if message:
             fail(message)
     _app()

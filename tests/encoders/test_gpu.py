@@ -1,4 +1,5 @@
-"""GPU check: a random Qwen3 at RTriever-4B's shape in bf16 pools the same vectors under either padding.
+"""GPU check: a random Qwen3 at RTriever-4B's shape in bf16 pools the same vectors under either padding, with
+or without attention masks (causal fast path) and token-budget batches.
 
 Marked ``gpu`` (excluded by default; run with ``-m gpu``), skipped without CUDA. Needs ~10 GB of GPU memory.
 """
@@ -42,7 +43,7 @@ def model_4b(tokenizer: Any) -> Any:
     torch.cuda.empty_cache()
 
 
-def _encoder(model: Any, tokenizer: Any, padding_side: str, batch_size: int = 4) -> HFEncoder:
+def _encoder(model: Any, tokenizer: Any, padding_side: str, batch_size: int = 4, **overrides: Any) -> HFEncoder:
     settings = EncoderSettings(
         path="random-rtriever-4b-shape",
         dtype="bfloat16",
@@ -52,6 +53,7 @@ def _encoder(model: Any, tokenizer: Any, padding_side: str, batch_size: int = 4)
         padding_side=padding_side,  # type: ignore[arg-type]
         append_eos=True,
         device="cuda",
+        **overrides,
     )
     return HFEncoder(settings, model=model, tokenizer=tokenizer)
 
@@ -68,13 +70,25 @@ def test_left_and_right_padding_agree_in_bf16(model_4b: Any, tokenizer: Any) -> 
         words(2000, seed=5),
     ]
     for prompt in ("", BIOLOGY_QUERY_PROMPT):
-        left = _encoder(model_4b, tokenizer, "left").encode(texts, prompt, is_query=True, show_progress=False)
-        right = _encoder(model_4b, tokenizer, "right").encode(texts, prompt, is_query=True, show_progress=False)
-        single = _encoder(model_4b, tokenizer, "left", batch_size=1)
-        alone = np.stack([single.encode([t], prompt, is_query=True, show_progress=False)[0] for t in texts])
-        assert left.dtype == np.float32 and np.isfinite(left).all()
+
+        def run(encoder: HFEncoder, batch: list[str], prompt: str = prompt) -> np.ndarray:
+            return encoder.encode(batch, prompt, is_query=True, show_progress=False)
+
+        left = run(_encoder(model_4b, tokenizer, "left", causal_without_mask=False), texts)
+        right = run(_encoder(model_4b, tokenizer, "right", causal_without_mask=False), texts)
+        fast_encoder = _encoder(model_4b, tokenizer, "left", batch_size=64, max_tokens_per_batch=4096)
+        fast = run(fast_encoder, texts)
+        assert fast_encoder.describe()["unmasked_causal_batches"] is True
+        single = _encoder(model_4b, tokenizer, "left", batch_size=1, causal_without_mask=False)
+        alone = np.stack([run(single, [t])[0] for t in texts])
+        assert left.dtype == np.float32 and np.isfinite(left).all() and np.isfinite(fast).all()
         lr = (left * right).sum(1)
         la = (left * alone).sum(1)
-        print(f"prompt={bool(prompt)}: min cosine left/right {lr.min():.5f}, batch/single {la.min():.5f}")
+        lf = (left * fast).sum(1)
+        print(
+            f"prompt={bool(prompt)}: min cosine left/right {lr.min():.5f}, batch/single {la.min():.5f}, "
+            f"masked/unmasked+budget {lf.min():.5f}"
+        )
         assert lr.min() > 0.999
         assert la.min() > 0.999
+        assert lf.min() > 0.999

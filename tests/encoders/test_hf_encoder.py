@@ -23,10 +23,17 @@ def _eos_count(ids: list[int]) -> int:
 
 @pytest.mark.parametrize("kind", ["plain", "eos"])
 @pytest.mark.parametrize("prompt", ["", BIOLOGY_QUERY_PROMPT], ids=["no_prompt", "prompt"])
-def test_left_right_batch_and_single_agree(make_encoder: MakeEncoder, texts: list[str], kind: str, prompt: str) -> None:
-    left = make_encoder(kind, padding_side="left").encode(texts, prompt, is_query=True, show_progress=False)
-    right = make_encoder(kind, padding_side="right").encode(texts, prompt, is_query=True, show_progress=False)
-    single = make_encoder(kind, padding_side="left", batch_size=1)
+@pytest.mark.parametrize("unmasked", [False, True], ids=["masked", "unmasked"])
+def test_left_right_batch_and_single_agree(
+    make_encoder: MakeEncoder, texts: list[str], kind: str, prompt: str, unmasked: bool
+) -> None:
+    left = make_encoder(kind, padding_side="left", causal_without_mask=unmasked).encode(
+        texts, prompt, is_query=True, show_progress=False
+    )
+    right = make_encoder(kind, padding_side="right", causal_without_mask=unmasked).encode(
+        texts, prompt, is_query=True, show_progress=False
+    )
+    single = make_encoder(kind, padding_side="left", batch_size=1, causal_without_mask=False)
     one_at_a_time = np.stack([single.encode([t], prompt, is_query=True, show_progress=False)[0] for t in texts])
     assert left.dtype == np.float32
     assert left.shape == (len(texts), 64)
@@ -184,6 +191,8 @@ def test_trust_remote_code_is_logged(caplog: pytest.LogCaptureFixture) -> None:
         {"padding_side": "middle"},
         {"max_length": 0},
         {"batch_size": -1},
+        {"max_tokens_per_batch": 0},
+        {"cpu_linear": "mkl"},
     ],
 )
 def test_settings_are_validated(bad: dict[str, Any]) -> None:

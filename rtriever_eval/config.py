@@ -46,8 +46,11 @@ class DenseConfig:
     query_template: str | None = "Instruct: {instruction}\nQuery:"
     document_prompt: str = ""
     device: str | None = None
-    attn_implementation: str | None = "sdpa"
+    attn_implementation: str | None = None
     trust_remote_code: bool = False
+    max_tokens_per_batch: int | None = None
+    causal_without_mask: bool = True
+    cpu_linear: str = "auto"
 
 
 @dataclass

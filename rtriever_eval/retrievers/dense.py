@@ -64,6 +64,9 @@ def encoder_settings(model: Mapping[str, Any]) -> Any:
             device=model.get("device"),
             attn_implementation=model.get("attn_implementation"),
             trust_remote_code=bool(model.get("trust_remote_code", False)),
+            max_tokens_per_batch=model.get("max_tokens_per_batch"),
+            causal_without_mask=bool(model.get("causal_without_mask", True)),
+            cpu_linear=str(model.get("cpu_linear", "auto")),  # type: ignore[arg-type]
         )
     except ValueError as exc:
         raise ConfigError(str(exc), field="model") from None

@@ -42,3 +42,12 @@ def test_exception_inside_block_leaves_no_file(tmp_path: Path) -> None:
         fh.write("half a row\t")
         raise RuntimeError("crash while writing")
     assert not target.exists() and not list(tmp_path.iterdir())
+
+
+def test_written_files_follow_the_umask_not_mkstemp_0600(tmp_path: Path) -> None:
+    old = os.umask(0o022)
+    try:
+        write_text_atomic(tmp_path / "summary.json", "{}")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "summary.json").stat().st_mode & 0o777 == 0o644

@@ -19,20 +19,9 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
-DOMAINS = [
-    "biology",
-    "earth_science",
-    "economics",
-    "psychology",
-    "robotics",
-    "stackoverflow",
-    "sustainable_living",
-    "leetcode",
-    "pony",
-    "aops",
-    "theoremqa_questions",
-    "theoremqa_theorems",
-]
+from rtriever_eval.data.bright import BRIGHT_DOMAINS
+
+DOMAINS = list(BRIGHT_DOMAINS)
 
 
 def rss_mib(field: str = "VmRSS") -> float:

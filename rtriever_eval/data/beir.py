@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from rtriever_eval.data.records import get_id, get_text, iter_jsonl
+from rtriever_eval.data.records import get_text, get_unique_id, iter_jsonl
 from rtriever_eval.data.trec import read_qrels_tsv
 from rtriever_eval.errors import ConfigError, InputError
 from rtriever_eval.types import Document, DomainData, Query
@@ -38,15 +38,7 @@ def load_beir_domain(folder: str | Path, *, split: str = "test", dataset_name: s
     docs: list[Document] = []
     seen: dict[str, int] = {}
     for line, row in iter_jsonl(corpus_path):
-        did = get_id(row, "_id", corpus_path, line)
-        if did in seen:
-            raise InputError(
-                f"duplicate document id {did!r} (first seen on line {seen[did]})",
-                path=corpus_path,
-                line=line,
-                field="_id",
-            )
-        seen[did] = line
+        did = get_unique_id(row, "_id", corpus_path, line, seen, "document")
         title = get_text(row, "title", corpus_path, line, required=False)
         text = get_text(row, "text", corpus_path, line)
         docs.append(Document(did, (title + " " + text).strip()))
@@ -54,15 +46,7 @@ def load_beir_domain(folder: str | Path, *, split: str = "test", dataset_name: s
     queries: dict[str, Query] = {}
     qlines: dict[str, int] = {}
     for line, row in iter_jsonl(queries_path):
-        qid = get_id(row, "_id", queries_path, line)
-        if qid in qlines:
-            raise InputError(
-                f"duplicate query id {qid!r} (first seen on line {qlines[qid]})",
-                path=queries_path,
-                line=line,
-                field="_id",
-            )
-        qlines[qid] = line
+        qid = get_unique_id(row, "_id", queries_path, line, qlines, "query")
         queries[qid] = Query(qid, get_text(row, "text", queries_path, line))
 
     qrels = read_qrels_tsv(qrels_path)

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from rtriever_eval.data.records import get_id, get_id_list, get_text, iter_rows
+from rtriever_eval.data.records import get_id_list, get_text, get_unique_id, iter_rows
 from rtriever_eval.errors import ConfigError, InputError
 from rtriever_eval.types import Document, DomainData, Query
 
@@ -55,8 +55,7 @@ def find_split_file(root: Path, config: str, domain: str) -> Path:
         if c.is_file():
             return c
     raise ConfigError(
-        f"no file for domain '{domain}' in {folder} (looked for {domain}-*.parquet, {domain}.parquet, "
-        f"{domain}.jsonl)",
+        f"no file for domain '{domain}' in {folder} (looked for {domain}-*.parquet, {domain}.parquet, {domain}.jsonl)",
         path=folder,
     )
 
@@ -94,15 +93,7 @@ def read_documents(path: Path, rows: Rows) -> tuple[Document, ...]:
     seen: dict[str, int] = {}
     docs: list[Document] = []
     for line, row in rows:
-        did = get_id(row, "id", path, line)
-        if did in seen:
-            raise InputError(
-                f"duplicate document id {did!r} (first seen on line {seen[did]})",
-                path=path,
-                line=line,
-                field="id",
-            )
-        seen[did] = line
+        did = get_unique_id(row, "id", path, line, seen, "document")
         docs.append(Document(did, get_text(row, "content", path, line)))
     return tuple(docs)
 
@@ -115,15 +106,7 @@ def read_examples(
     qrels: dict[str, dict[str, int]] = {}
     unknown_gold = 0
     for line, row in rows:
-        qid = get_id(row, "id", path, line)
-        if qid in seen:
-            raise InputError(
-                f"duplicate query id {qid!r} (first seen on line {seen[qid]})",
-                path=path,
-                line=line,
-                field="id",
-            )
-        seen[qid] = line
+        qid = get_unique_id(row, "id", path, line, seen, "query")
         text = get_text(row, query_field, path, line)
         gold = get_id_list(row, gold_field, path, line)
         excluded = get_id_list(row, "excluded_ids", path, line, required=False)

@@ -56,9 +56,7 @@ def load_domain(dataset: Mapping[str, Any], domain: str) -> DomainData:
     fmt = dataset.get("format")
     name = str(dataset.get("name"))
     if fmt == "beir":
-        return load_beir_domain(
-            str(dataset["path"]), split=str(dataset.get("qrels_split", "test")), dataset_name=name
-        )
+        return load_beir_domain(str(dataset["path"]), split=str(dataset.get("qrels_split", "test")), dataset_name=name)
     if fmt == "bright":
         return load_bright_domain(
             domain,

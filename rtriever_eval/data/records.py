@@ -39,9 +39,7 @@ def iter_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
             try:
                 obj = json.loads(line)
             except json.JSONDecodeError as exc:
-                raise InputError(
-                    f"malformed JSON ({exc.msg} at column {exc.colno})", path=path, line=lineno
-                ) from None
+                raise InputError(f"malformed JSON ({exc.msg} at column {exc.colno})", path=path, line=lineno) from None
             if not isinstance(obj, dict):
                 raise InputError(f"expected a JSON object, got {type(obj).__name__}", path=path, line=lineno)
             yield lineno, obj
@@ -94,6 +92,17 @@ def get_id(row: Mapping[str, Any], key: str, path: Path, line: int) -> str:
     return value
 
 
+def get_unique_id(row: Mapping[str, Any], key: str, path: Path, line: int, seen: dict[str, int], what: str) -> str:
+    """`get_id`, refusing an id already in `seen` (id -> first line), which it then records."""
+    value = get_id(row, key, path, line)
+    if value in seen:
+        raise InputError(
+            f"duplicate {what} id {value!r} (first seen on line {seen[value]})", path=path, line=line, field=key
+        )
+    seen[value] = line
+    return value
+
+
 def get_text(row: Mapping[str, Any], key: str, path: Path, line: int, *, required: bool = True) -> str:
     if key not in row or row[key] is None:
         if required:
@@ -110,9 +119,7 @@ def get_text(row: Mapping[str, Any], key: str, path: Path, line: int, *, require
     return value.replace("\x00", "")
 
 
-def get_id_list(
-    row: Mapping[str, Any], key: str, path: Path, line: int, *, required: bool = True
-) -> list[str]:
+def get_id_list(row: Mapping[str, Any], key: str, path: Path, line: int, *, required: bool = True) -> list[str]:
     """A list of ids (strings or ints); the literal "N/A" entries are dropped, duplicates removed, order kept."""
     if key not in row or row[key] is None:
         if required:
@@ -120,9 +127,7 @@ def get_id_list(
         return []
     value = row[key]
     if isinstance(value, str | bytes) or not hasattr(value, "__iter__"):
-        raise InputError(
-            f"expected a list of ids, got {type(value).__name__}", path=path, line=line, field=key
-        )
+        raise InputError(f"expected a list of ids, got {type(value).__name__}", path=path, line=line, field=key)
     out: dict[str, None] = {}
     for item in value:
         if item == "N/A":

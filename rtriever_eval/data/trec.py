@@ -255,9 +255,7 @@ def _parse_grade(text: str, path: str | Path, lineno: int, field: str) -> int:
     return int(text)
 
 
-def _add_judgment(
-    qrels: Qrels, qid: str, docid: str, grade: int, path: str | Path, lineno: int, field: str
-) -> None:
+def _add_judgment(qrels: Qrels, qid: str, docid: str, grade: int, path: str | Path, lineno: int, field: str) -> None:
     docs = qrels.setdefault(qid, {})
     if docid in docs:
         raise InputError(
@@ -296,6 +294,4 @@ def _check_token(value: str, path: str | Path, field: str) -> None:
             field=field,
         )
     if field == "qid" and value.startswith("#"):
-        raise InputError(
-            f"qid {value!r} starts with '#', which would make its lines comments", path=path, field=field
-        )
+        raise InputError(f"qid {value!r} starts with '#', which would make its lines comments", path=path, field=field)

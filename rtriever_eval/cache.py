@@ -180,7 +180,9 @@ def hub_commit(repo_id: str, revision: str | None) -> str | None:
         from huggingface_hub import constants, try_to_load_from_cache
     except ImportError:  # pragma: no cover - transformers depends on it
         return None
-    if not constants.HF_HUB_OFFLINE:
+    from rtriever_eval.hub import prepare_hub_access
+
+    if prepare_hub_access(f"model {repo_id}") and not constants.HF_HUB_OFFLINE:
         try:
             from huggingface_hub import HfApi
 

@@ -27,6 +27,7 @@ import logging
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -308,11 +309,27 @@ class HFEncoder:
         if self._tokenizer is None:
             from transformers import AutoTokenizer
 
-            self._tokenizer = AutoTokenizer.from_pretrained(
-                self.settings.path,
-                revision=self.settings.revision,
-                trust_remote_code=self.settings.trust_remote_code,
-            )
+            local = Path(self.settings.path).is_dir()
+            if not local:
+                from rtriever_eval.hub import prepare_hub_access
+
+                prepare_hub_access(f"model {self.settings.path}")
+            try:
+                self._tokenizer = AutoTokenizer.from_pretrained(
+                    self.settings.path,
+                    revision=self.settings.revision,
+                    trust_remote_code=self.settings.trust_remote_code,
+                )
+            except (OSError, ValueError) as exc:
+                if local:
+                    raise
+                from rtriever_eval.errors import ConfigError
+
+                raise ConfigError(
+                    f"could not load {self.settings.path!r} from the Hugging Face hub or its local cache "
+                    f"({type(exc).__name__}). Without network access, point model.path= at a local copy of the model.",
+                    field="model.path",
+                ) from None
             # Our own padding follows the settings; keep the tokenizer consistent for anyone reading it.
             self._tokenizer.padding_side = self.settings.padding_side
         self._prepare_tokenizer(self._tokenizer)

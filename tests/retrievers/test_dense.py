@@ -129,3 +129,31 @@ def test_a_second_run_with_another_instruction_reuses_the_corpus_embeddings(
     assert summary["query_prompt"] == (
         "Instruct: Given a web search query, retrieve relevant passages that answer the query\nQuery:"
     )
+
+
+def test_hub_model_without_network_fails_fast_pointing_at_model_path(tmp_path: Path) -> None:
+    import time
+
+    env = {k: v for k, v in ENV.items() if k not in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")}
+    env["HF_ENDPOINT"] = "http://127.0.0.1:9"  # nothing listens on the discard port: the hub is unreachable
+    env["HF_HOME"] = str(tmp_path / "hf")  # an empty cache
+    start = time.monotonic()
+    proc = subprocess.run(
+        [
+            str(BIN / "rtriever-eval"),
+            "model=rtriever_4b",
+            "domains=[biology]",
+            f"paths.results_dir={tmp_path / 'r'}",
+            f"paths.cache_dir={tmp_path / 'c'}",
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert "model.path=" in " ".join(proc.stderr.split())
+    assert "Traceback" not in proc.stderr
+    assert time.monotonic() - start < 30
+    assert not list((tmp_path / "r").rglob("summary.json"))

@@ -37,6 +37,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from gpu_check import matmul_tflops  # the benchmark folder is on sys.path when a script runs from it
 
 from rtriever_eval.encoders.hf import EncoderSettings, HFEncoder
 from rtriever_eval.testing import (
@@ -260,22 +261,6 @@ def _swap_st_model(st: Any, model: Any) -> None:
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize()
-
-
-def matmul_tflops(device: torch.device, dtype: torch.dtype) -> float:
-    """Measured dense matmul throughput (the MFU denominator)."""
-    n = 8192 if device.type == "cuda" else 1024
-    a = torch.randn(n, n, device=device, dtype=dtype)
-    b = torch.randn(n, n, device=device, dtype=dtype)
-    for _ in range(3):
-        a @ b
-    _sync(device)
-    iters = 20 if device.type == "cuda" else 3
-    started = time.perf_counter()
-    for _ in range(iters):
-        a @ b
-    _sync(device)
-    return 2 * n**3 * iters / (time.perf_counter() - started) / 1e12
 
 
 def time_encode(fn: Callable[[], np.ndarray], device: torch.device) -> tuple[float, float, np.ndarray, float]:

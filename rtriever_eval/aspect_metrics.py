@@ -52,7 +52,7 @@ import numpy as np
 import pandas as pd
 
 from rtriever_eval.errors import ConfigError
-from rtriever_eval.evaluation import EvalResult
+from rtriever_eval.evaluation import EvalResult, parse_unique
 from rtriever_eval.types import Aspect, AspectAnnotations, DomainData, Qrels, Run
 
 __all__ = [
@@ -296,15 +296,4 @@ def with_aspect_metrics(result: EvalResult, data: DomainData, run: Run, dataset:
 
 
 def _parse_all(measures: Sequence[str] | str) -> list[AspectMeasure]:
-    if isinstance(measures, str):
-        measures = (measures,)
-    parsed: list[AspectMeasure] = []
-    seen: set[str] = set()
-    for name in measures:
-        m = parse_aspect_measure(name)
-        if m.name not in seen:
-            seen.add(m.name)
-            parsed.append(m)
-    if not parsed:
-        raise ValueError(f"no aspect measure given; valid forms: {ALPHA_NDCG}@k, {ASPECT_RECALL}@k")
-    return parsed
+    return parse_unique(measures, parse_aspect_measure, f"{ALPHA_NDCG}@k, {ASPECT_RECALL}@k")

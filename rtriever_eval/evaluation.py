@@ -9,14 +9,23 @@ import heapq
 import logging
 import math
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Protocol, TypeVar
 
 import numpy as np
 import pandas as pd
 import pytrec_eval
 
 from rtriever_eval.types import Qrels, Run
+
+
+class _Named(Protocol):
+    @property
+    def name(self) -> str: ...
+
+
+M = TypeVar("M", bound=_Named)
 
 __all__ = [
     "DEFAULT_MEASURES",
@@ -89,9 +98,7 @@ def parse_measure(name: str) -> Measure:
     match = _NAME.match(name) if isinstance(name, str) else None
     family = match.group("family") if match else None
     if match is None or family not in _FAMILIES:
-        raise ValueError(
-            f"unknown measure {name!r}; valid forms: {', '.join(VALID_FORMS)} (k a positive integer)"
-        )
+        raise ValueError(f"unknown measure {name!r}; valid forms: {', '.join(VALID_FORMS)} (k a positive integer)")
     trec_measure, cutoff_allowed, cutoff_required = _FAMILIES[family]
     cutoff_text = match.group("cutoff")
     if cutoff_text is None:
@@ -109,9 +116,7 @@ def parse_measure(name: str) -> Measure:
             f"valid forms: {', '.join(VALID_FORMS)}"
         )
     if family == "RR":
-        return Measure(
-            name=name, trec_measure="recip_rank", cutoff=None, key="recip_rank", truncate_at=cutoff
-        )
+        return Measure(name=name, trec_measure="recip_rank", cutoff=None, key="recip_rank", truncate_at=cutoff)
     trec_measure = _CUT_MEASURES.get(trec_measure, trec_measure)
     return Measure(name=name, trec_measure=trec_measure, cutoff=cutoff, key=f"{trec_measure}_{cutoff}")
 
@@ -172,19 +177,21 @@ def evaluate(
 # -- helpers ---------------------------------------------------------------------------------------------
 
 
-def _parse_all(measures: Sequence[str] | str) -> list[Measure]:
+def parse_unique(measures: Sequence[str] | str, parse: Callable[[str], M], valid: str) -> list[M]:
+    """Parse measure names with `parse`, dropping repeats (by parsed name) and keeping the order asked."""
     if isinstance(measures, str):
         measures = (measures,)
-    parsed: list[Measure] = []
-    seen: set[str] = set()
+    parsed: dict[str, M] = {}
     for name in measures:
-        measure = parse_measure(name)
-        if measure.name not in seen:
-            seen.add(measure.name)
-            parsed.append(measure)
+        measure = parse(name)
+        parsed.setdefault(measure.name, measure)
     if not parsed:
-        raise ValueError(f"no measure given; valid forms: {', '.join(VALID_FORMS)}")
-    return parsed
+        raise ValueError(f"no measure given; valid forms: {valid}")
+    return list(parsed.values())
+
+
+def _parse_all(measures: Sequence[str] | str) -> list[Measure]:
+    return parse_unique(measures, parse_measure, ", ".join(VALID_FORMS))
 
 
 def _pytrec_run(run: Run, judged: Sequence[str]) -> dict[str, dict[str, float]]:
@@ -215,10 +222,7 @@ def _request(measures: Iterable[Measure]) -> set[str]:
         group = cutoffs.setdefault(measure.trec_measure, set())
         if measure.cutoff is not None:
             group.add(measure.cutoff)
-    return {
-        f"{name}.{','.join(str(cut) for cut in sorted(cuts))}" if cuts else name
-        for name, cuts in cutoffs.items()
-    }
+    return {f"{name}.{','.join(str(cut) for cut in sorted(cuts))}" if cuts else name for name, cuts in cutoffs.items()}
 
 
 def _fill(
@@ -256,9 +260,7 @@ def _log_coverage(
     unjudged = sum(1 for qid in run if qid not in pytrec_qrels)
     if unjudged:
         logger.info("%d run queries have no judgments and are ignored", unjudged)
-    no_relevant = sum(
-        1 for docs in pytrec_qrels.values() if all(grade < relevance_level for grade in docs.values())
-    )
+    no_relevant = sum(1 for docs in pytrec_qrels.values() if all(grade < relevance_level for grade in docs.values()))
     if no_relevant:
         logger.warning(
             "%d judged queries have no document at relevance level >= %d; they score 0 and count in the mean",

@@ -6,6 +6,7 @@ summary.json is written last, so its presence means the domain is complete.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Mapping
@@ -212,8 +213,6 @@ def run_evaluation(cfg: DictConfig) -> list[DomainOutcome]:
         out_dir = base / safe_component(domain)
         summary_path = out_dir / SUMMARY
         if summary_path.exists() and not cfg.overwrite:
-            import json
-
             log.info("%s: %s exists, skipping (overwrite=true recomputes)", domain, summary_path)
             outcomes.append(DomainOutcome(domain, out_dir, json.loads(summary_path.read_text("utf-8")), True))
             continue

@@ -26,10 +26,9 @@ def tiny_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return save_tiny_qwen3(tmp_path_factory.mktemp("tiny"), eos_postprocessor=True, with_st_modules=False)
 
 
-@pytest.fixture(scope="module")
-def dense_run(tiny_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    work = tmp_path_factory.mktemp("run")
-    proc = subprocess.run(
+def _tiny_eval(tiny_dir: Path, work: Path, cache: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    """rtriever-eval with model=rtriever_4b on the tiny Qwen3 (fp32, max length 128), sample biology domain."""
+    return subprocess.run(
         [
             str(BIN / "rtriever-eval"),
             "model=rtriever_4b",
@@ -37,8 +36,9 @@ def dense_run(tiny_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple
             "model.dtype=float32",
             "model.max_length=128",
             "domains=[biology]",
+            *extra,
             f"paths.results_dir={work / 'r'}",
-            f"paths.cache_dir={work / 'c'}",
+            f"paths.cache_dir={cache}",
             "print_report=false",
         ],
         cwd=work,
@@ -47,6 +47,12 @@ def dense_run(tiny_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple
         text=True,
         timeout=600,
     )
+
+
+@pytest.fixture(scope="module")
+def dense_run(tiny_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    work = tmp_path_factory.mktemp("run")
+    proc = _tiny_eval(tiny_dir, work, work / "c")
     assert proc.returncode == 0, proc.stderr[-3000:]
     return next((work / "r").rglob("biology/summary.json")).parent, work / "c"
 
@@ -100,26 +106,7 @@ def test_a_second_run_with_another_instruction_reuses_the_corpus_embeddings(
     before = sorted(p.parent.name for p in (cache / "embeddings").glob("*/manifest.json"))
     assert len(before) == 2  # one corpus, one query set
     work = cache.parent
-    proc = subprocess.run(
-        [
-            str(BIN / "rtriever-eval"),
-            "model=rtriever_4b",
-            f"model.path={tiny_dir}",
-            "model.dtype=float32",
-            "model.max_length=128",
-            "domains=[biology]",
-            "instructions=web_search",
-            "run_name=rt_web",
-            f"paths.results_dir={work / 'r'}",
-            f"paths.cache_dir={cache}",
-            "print_report=false",
-        ],
-        cwd=work,
-        env=ENV,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    proc = _tiny_eval(tiny_dir, work, cache, "instructions=web_search", "run_name=rt_web")
     assert proc.returncode == 0, proc.stderr[-3000:]
     after = sorted(p.parent.name for p in (cache / "embeddings").glob("*/manifest.json"))
     assert len(after) == 3 and set(before) <= set(after)  # only the new query set was encoded

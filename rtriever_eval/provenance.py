@@ -69,5 +69,5 @@ def safe_component(name: str) -> str:
     """A name turned into one safe path component: unusual characters %-escaped, never '.', '..' or empty."""
     escaped = _UNSAFE.sub(lambda m: "".join(f"%{b:02X}" for b in m.group().encode("utf-8")), name)
     if escaped in {"", ".", ".."}:
-        escaped = escaped.replace(".", "%2E") or "%00"
+        escaped = escaped.replace(".", "%2E") or "%"  # a lone % never comes out of escaping
     return escaped

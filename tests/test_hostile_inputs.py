@@ -131,3 +131,8 @@ def test_names_become_single_safe_path_components(name: str) -> None:
 def test_safe_component_is_injective(a: str, b: str) -> None:
     if a != b:
         assert safe_component(a) != safe_component(b)
+
+
+def test_empty_name_and_nul_get_different_folders() -> None:
+    """Found by the property above: '' and '\\x00' once both became '%00'."""
+    assert safe_component("") != safe_component("\x00")

@@ -8,7 +8,10 @@ The chain, in Lucene's order:
    classes (``regex`` module). Letters and digits join into one token (``abc123``), a single MidLetter /
    MidNumLet / apostrophe joins two letters (``o'neil``, ``u.s.a``, ``foo:bar``), a single MidNum / MidNumLet
    / apostrophe joins two digits (``3.14``, ``1,000``), underscores join anything (``foo_bar``); Han and
-   Hiragana characters are one token each, Thai/Lao/Khmer/Myanmar runs one token, emoji sequences one token.
+   Hiragana characters are one token each, Thai/Lao/Khmer/Myanmar runs one token, and emoji as Lucene's own
+   grammar has them: a lone pictographic symbol (``©``, ``®``, ``™``, ``♀``, ``♂``, ``☃``) is a token, so are
+   modifier sequences (``👍🏽``), ZWJ sequences, keycaps (``1️⃣``), flags (two regional indicators) and tag
+   sequences; a bare ``#``, ``*`` or skin-tone-less regional indicator is not.
    Tokens longer than 255 characters are cut into 255-character pieces.
 2. EnglishPossessiveFilter: a trailing ``'s`` / ``’s`` / ``＇s`` (either case of s) is removed.
 3. LowerCaseFilter: per-code-point lower-casing (Java's simple case mapping: no final sigma, ``İ`` -> ``i``).
@@ -23,7 +26,8 @@ The chain, in Lucene's order:
    faster than calling PyStemmer (3.3 s against 4.8 s for those 2.6 million words).
 
 Known approximations: Hebrew double-quote rules (WB7b/c), Katakana joined to letters through underscores,
-and the exact way Lucene's scanner resumes after a 255-character cut are not reproduced.
+the exact way Lucene's scanner resumes after a 255-character cut, and a ZWJ that trails an emoji with nothing
+after it (Lucene keeps it in the token, this drops it) are not reproduced.
 """
 
 from __future__ import annotations
@@ -67,9 +71,15 @@ _PROPERTIES: Final[dict[str, str]] = {
     "hiragana": r"\p{Script=Hiragana}",
     "south_east_asian": r"\p{Line_Break=SA}",
     "regional_indicator": r"\p{Regional_Indicator}",
-    "emoji": r"\p{Emoji}",
-    "emoji_presentation": r"\p{Emoji_Presentation}",
+    # Lucene's emoji grammar (StandardTokenizerImpl.jflex, after UTS #51): an emoji character is any
+    # Extended_Pictographic code point (so a lone (c), (r), (tm), female or male sign is a token) or any other
+    # Emoji code point that is not a regional indicator, a keycap base [0-9#*] or a skin-tone modifier.
+    "emoji_char": r"(?:\p{Extended_Pictographic}|(?![\p{Regional_Indicator}0-9#*\p{Emoji_Modifier}])\p{Emoji})",
     "emoji_modifier": r"\p{Emoji_Modifier}",
+    "emoji_modifier_base": r"\p{Emoji_Modifier_Base}",
+    # Format and Extend characters other than the presentation selectors (which the grammar places itself).
+    "emoji_extend": r"(?:(?![\uFE0E\uFE0F])[\p{WB=Format}\p{WB=Extend}])",
+    "any_extend": r"[\p{WB=Extend}\p{WB=Format}\p{WB=ZWJ}]",
 }
 # The same classes restricted to ASCII (no ASCII character is an extender, Katakana, Han, ... or emoji-only).
 _ASCII_CLASSES: Final[dict[str, str]] = {
@@ -94,7 +104,16 @@ def _token_pattern(c: dict[str, str]) -> str:
     """The whole StandardTokenizer grammar over the character classes `c` (keys of _PROPERTIES)."""
     x = f"{c['extend']}*"
     ka, ex = f"{c['katakana']}{x}", f"{c['extend_num_let']}{x}"
-    emoji = rf"(?:{c['emoji_presentation']}|(?![0-9#*]){c['emoji']}\uFE0F)\uFE0F?{c['emoji_modifier']}?"
+    xs = f"{c['emoji_extend']}*"
+    # One emoji: a modifier sequence (base + skin tone, or a lone modifier) or an emoji character with an
+    # optional presentation selector; ZWJs may lead. Tried modifier-first, since Lucene takes the longest match.
+    single = (
+        rf"\u200D*(?:(?:{c['emoji_modifier_base']}{xs})?{c['emoji_modifier']}{xs}"
+        rf"|{c['emoji_char']}{xs}\uFE0F?)"
+    )
+    emoji = rf"{single}(?:[\U000E0020-\U000E007E]+\U000E007F|(?:\u200D{single})*)"
+    keycap = rf"[0-9#*]{xs}\uFE0F?\u20E3{xs}"
+    flag = rf"{c['regional_indicator']}{c['any_extend']}*{c['regional_indicator']}{c['any_extend']}*"
     return "|".join(
         (
             _word_pattern(c, x),
@@ -102,8 +121,9 @@ def _token_pattern(c: dict[str, str]) -> str:
             rf"{c['han']}{x}",  # ideographs: one token each
             rf"{c['hiragana']}{x}",
             rf"(?:{c['south_east_asian']}{x})+",  # complex-context scripts (Thai, Lao, ...): whole runs
-            rf"{c['regional_indicator']}{{2}}",
-            rf"{emoji}(?:\u200D{emoji})*",
+            keycap,
+            flag,
+            emoji,  # emoji sequences: ZWJ sequences, tag sequences (subdivision flags)
         )
     )
 

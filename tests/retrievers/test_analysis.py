@@ -71,6 +71,32 @@ def test_tokenizer_unicode() -> None:
     assert tokenize("l\u2019homme ١٢٣") == ["l\u2019homme", "١٢٣"]
 
 
+def test_lone_pictographic_symbols_are_tokens_as_in_lucene() -> None:
+    """Lucene's StandardTokenizer emits Extended_Pictographic symbols as <EMOJI> tokens; keycap bases alone are not."""
+    assert tokenize("a©b ®x Foo™") == ["a", "©", "b", "®", "x", "Foo", "™"]
+    assert tokenize("♀ ♂️ ☃ 〰") == ["♀", "♂️", "☃", "〰"]
+    assert tokenize("1️⃣ #️⃣ # * 1") == ["1️⃣", "#️⃣", "1"]  # a bare # or * is no token; 1 is a number
+    assert tokenize("🇫🇷🇩🇪x") == ["🇫🇷", "🇩🇪", "x"]  # flags pair up regional indicators
+    assert tokenize("👨\u200d👩\u200d👧 ok 🏽") == ["👨\u200d👩\u200d👧", "ok", "🏽"]
+    assert LuceneEnglishAnalyzer()("© 2024 ACME™ Labs") == ["©", "2024", "acm", "™", "lab"]
+
+
+_PICTOGRAPHS = [
+    chr(cp)
+    for cp in (*range(0xA0, 0x3400), *range(0x1F000, 0x1FB00))
+    if regex.match(r"\p{Extended_Pictographic}", chr(cp))
+    and regex.match(r"\p{Assigned}", chr(cp))
+    and not regex.match(r"[\p{WB=Extend}\p{WB=Format}\p{WB=ALetter}]", chr(cp))
+]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(_PICTOGRAPHS), st.sampled_from(["", " ", "word ", "12 "]), st.sampled_from(["", " ", " end"]))
+def test_every_lone_pictograph_is_one_token(symbol: str, before: str, after: str) -> None:
+    assert symbol in tokenize(before + symbol + after)
+    assert tokenize(f"{before}{symbol}{after}").count(symbol) == 1
+
+
 def test_long_tokens_are_cut_at_255() -> None:
     assert [len(t) for t in tokenize("x " + "a" * 600 + " y")] == [1, 255, 255, 90, 1]
 

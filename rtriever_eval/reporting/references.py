@@ -29,7 +29,7 @@ reproduction on another software stack moves BRIGHT domains by a few tenths."""
 AVG = "avg"
 STACKEXCHANGE = BRIGHT_DOMAINS[:7]
 AVG_SPANS: dict[str, tuple[str, ...]] = {"all": BRIGHT_DOMAINS, "stackexchange": STACKEXCHANGE}
-META_COLUMNS = ("name", "model", "dataset", "queries", "metric", "avg_over", "source", "note")
+META_COLUMNS = ("name", "model", "dataset", "queries", "metric", "avg_over", "source", "note", "data_revision")
 COMPARE_COLUMNS = ["run", "dataset", "domain", "reported", "reproduced", "delta", "beyond_tolerance"]
 
 _ALIASES = {
@@ -111,7 +111,8 @@ def load_references(folder: str | Path | None = None) -> pd.DataFrame:
     """Every reference row of every TSV in `folder` (default: the shipped ones), indexed by name.
 
     Columns: model, dataset, queries, metric, the 12 BRIGHT domain keys (NaN = not reported), avg, avg_over,
-    source, note, table (the file it came from). Values are as printed by the source (×100).
+    source, note, data_revision (which release of the data the numbers were computed on), table (the file).
+    Values are as printed by the source (×100).
     """
     base = Path(folder) if folder is not None else REFERENCE_DIR
     files = sorted(base.glob("*.tsv"))
@@ -123,7 +124,19 @@ def load_references(folder: str | Path | None = None) -> pd.DataFrame:
     if dupes:
         raise InputError(f"reference name(s) defined twice: {', '.join(dupes)}", path=base, field="name")
     df = df.set_index("name")
-    order = ["model", "dataset", "queries", "metric", *BRIGHT_DOMAINS, AVG, "avg_over", "source", "note", "table"]
+    order = [
+        "model",
+        "dataset",
+        "queries",
+        "metric",
+        *BRIGHT_DOMAINS,
+        AVG,
+        "avg_over",
+        "source",
+        "note",
+        "data_revision",
+        "table",
+    ]
     return df.reindex(columns=order)
 
 
@@ -261,7 +274,7 @@ def comparison_markdown(
         )
         if r["domain"] == AVG and math.isnan(reproduced):
             incomplete.add(str(r["run"]))
-    notes = [f"Note: {ref['note']}."]
+    notes = [f"Note: {ref['note']}.", f"Dataset revision of the reported numbers: {ref['data_revision']}."]
     if incomplete:
         notes.append(f"No comparable avg for {', '.join(sorted(incomplete))}: the run lacks domains the average spans.")
     off = int(table["beyond_tolerance"].sum())

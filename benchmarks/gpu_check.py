@@ -121,6 +121,43 @@ def parity(model: Any, tokenizer: Any, docs: list[str], max_length: int, dtype: 
     }
 
 
+def duplicate_ties(model: Any, tokenizer: Any, docs: list[str], max_length: int, dtype: DType) -> dict[str, float]:
+    """Search a corpus holding every text twice (the copies in reverse order, so in other batches) through the
+    dense retriever: the share of (query, text, copy) score pairs that are not bit-identical (must be 0)."""
+    from rtriever_eval.retrievers.dense import DenseRetriever
+    from rtriever_eval.types import Document, DomainData, Query
+
+    settings = {
+        "name": "random",
+        "kind": "dense",
+        "path": "random",
+        "dtype": dtype,
+        "max_length": max_length,
+        "batch_size": 8,
+        "padding_side": "left",
+        "append_eos": True,
+        "pooling": "last_token",
+    }
+    encoder = HFEncoder(
+        EncoderSettings(path="random", dtype=dtype, max_length=max_length, batch_size=8, append_eos=True),
+        model=model,
+        tokenizer=tokenizer,
+    )
+    originals = [Document(f"d{i:04d}", t) for i, t in enumerate(docs)]
+    copies = [Document(f"c{i:04d}", d.text) for i, d in reversed(list(enumerate(originals)))]
+    queries = tuple(Query(f"q{i}", docs[i][:200]) for i in range(0, len(docs), max(1, len(docs) // 8)))
+    data = DomainData("dups", "synthetic", queries, (*originals, *copies), {q.id: {"d0000": 1} for q in queries})
+    retriever = DenseRetriever(settings, cache_dir=None, encoder=encoder, cache_mode="off")
+    outcome = retriever.search(data, BIOLOGY_QUERY_PROMPT, len(data.documents))
+    pairs = unequal = 0
+    for ranked in outcome.ranked:
+        scores = dict(ranked)
+        for i in range(len(originals)):
+            pairs += 1
+            unequal += scores[f"d{i:04d}"] != scores[f"c{i:04d}"]
+    return {"duplicate_pairs": float(pairs), "duplicate_pairs_unequal": float(unequal)}
+
+
 def main() -> None:
     args = parse_args()
     logging.basicConfig(level=logging.WARNING)
@@ -159,6 +196,11 @@ def main() -> None:
     picks = [docs[i] for i in order[np.linspace(0, n_docs - 1, min(16, n_docs)).astype(int)]]
     checks = parity(model, tokenizer, ["a", "Why do cells divide?", *picks], max_length, dtype_name)
     print("parity: " + ", ".join(f"{k}={v:.5f}" for k, v in checks.items()))
+    ties = duplicate_ties(model, tokenizer, picks, max_length, dtype_name)
+    print(
+        f"duplicates: {ties['duplicate_pairs_unequal']:.0f} of {ties['duplicate_pairs']:.0f} (query, text, copy) "
+        "score pairs differ (must be 0)"
+    )
 
     # --- throughput through HFEncoder (documents: no prompt, append_eos like RTriever)
     budget = args.max_tokens_per_batch or args.batch_size * max_length
@@ -215,6 +257,7 @@ def main() -> None:
         and checks["left_vs_right_min_cos"] > 0.999
         and checks["batch_vs_single_min_cos"] > 0.999
         and checks["masked_vs_unmasked_min_cos"] > 0.999
+        and ties["duplicate_pairs_unequal"] == 0
         and math.isfinite(achieved)
     )
     print("RESULT:", "OK" if ok else "FAIL")

@@ -10,11 +10,12 @@ fields, n, dim, the shard list, a ``complete`` flag and a log of what each run e
 manifest (under a lock), so an interrupted encode resumes at the first missing shard, and several processes
 can fill disjoint shards of one entry at once (the per-shard records, not the manifest, are the ground truth).
 
-What is in the key (and nothing else; never the batch size, device, attention kernel or results folder):
-the model's identity (for a local folder the sha256 of its content, see ``folder_fingerprint``; for a hub id
-the repository and the commit its revision resolves to), the backend, dtype, pooling, padding side,
-``append_eos``/``eos_token``, ``normalize``, the max length and the prompt of the side being encoded, and the
-sha256 of the (id, text) pairs in order.
+What is in the key (and nothing else; never the batch size, token budget or results folder): the model's
+identity (for a local folder the sha256 of its content, see ``folder_fingerprint``; for a hub id the repository
+and the commit its revision resolves to), the backend, dtype, pooling, padding side, ``append_eos``/``eos_token``,
+``normalize``, ``strip_whitespace``, the kernels (device type, attention, CPU linears, unmasked causal batches),
+the max length and the prompt of the side being encoded, and the sha256 of the (id, text) pairs in order.
+An entry's rows are the distinct texts of those pairs, in order of first appearance (``dedup.Distinct``).
 """
 
 from __future__ import annotations
@@ -45,7 +46,8 @@ from rtriever_eval.io import atomic_open, write_json_atomic
 
 log = logging.getLogger(__name__)
 
-FORMAT = 1
+FORMAT = 2
+"""2: rows are the distinct texts of the keyed (id, text) pairs, in order of first appearance."""
 MODES = ("off", "read", "readwrite")
 DEFAULT_SHARD_SIZE = 4096
 CACHE_DIR_ENV = "RTRIEVER_CACHE_DIR"
@@ -253,8 +255,14 @@ def embedding_key(
     max_length: int,
     prompt: str,
     texts_sha256: str,
+    kernels: Mapping[str, Any],
+    strip_whitespace: bool,
 ) -> CacheKey:
-    """The key of one side's vectors (``max_length`` and ``prompt`` of that side, documents or queries)."""
+    """The key of one side's vectors (``max_length`` and ``prompt`` of that side, documents or queries).
+
+    ``kernels`` is what of the kernel choice can change a vector in its last bits (device type, attention,
+    float32 CPU linears, unmasked causal batches): vectors made by other kernels are never mixed in.
+    """
     return CacheKey(
         {
             "model": dict(model),
@@ -268,6 +276,8 @@ def embedding_key(
             "max_length": int(max_length),
             "prompt": prompt,
             "texts_sha256": texts_sha256,
+            "kernels": dict(kernels),
+            "strip_whitespace": bool(strip_whitespace),
         }
     )
 

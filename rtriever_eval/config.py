@@ -51,6 +51,7 @@ class DenseConfig:
     max_tokens_per_batch: int | None = None
     causal_without_mask: bool = True
     cpu_linear: str = "auto"
+    strip_whitespace: bool = False
 
 
 @dataclass
@@ -63,6 +64,7 @@ class DatasetConfig:
     long_documents: bool = False
     query_source: str = "examples"
     query_field: str = "query"
+    oracle: bool = False  # a query field written with the gold documents in view (examples' reasoning)
     qrels_split: str = "test"
     domains: list[str] | None = None
     aspect_metrics: list[str] | None = None  # datasets with aspect annotations (bright_pro); None: the defaults
@@ -122,10 +124,22 @@ def _encode_subdir(stage: Any, index: Any, count: Any) -> str:
     return f"/_encode/shard-{index}-of-{count}" if str(stage) == "encode" else ""
 
 
+def _results_path(*parts: Any) -> str:
+    """Path parts joined as safe components (the first one, a base folder, kept as given): Hydra's folders and
+    the pipeline's results folder are computed the same way."""
+    from rtriever_eval.provenance import safe_component
+
+    base, *rest = (str(p) for p in parts)
+    return str(Path(base, *(safe_component(p) for p in rest)))
+
+
 def register_configs() -> None:
-    """Register the schemas and the `${pkg_path:...}` / `${encode_subdir:...}` resolvers; safe to call again."""
+    """Register the schemas and the `${pkg_path:...}` / `${encode_subdir:...}` / `${results_path:...}`
+    resolvers; safe to call again."""
     if not OmegaConf.has_resolver("pkg_path"):
         OmegaConf.register_new_resolver("pkg_path", _pkg_path)
+    if not OmegaConf.has_resolver("results_path"):
+        OmegaConf.register_new_resolver("results_path", _results_path)
     if not OmegaConf.has_resolver("encode_subdir"):
         OmegaConf.register_new_resolver("encode_subdir", _encode_subdir)
     # conf/hydra/launcher/submitit_{local,slurm}.yaml share their names with the plugin's own schemas, which

@@ -8,10 +8,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from rtriever_eval.errors import ConfigError
 
-def resolve_instruction(
-    instruction_set: Mapping[str, Any], domain: str, long_documents: bool = False
-) -> str | None:
+
+def resolve_instruction(instruction_set: Mapping[str, Any], domain: str, long_documents: bool = False) -> str | None:
     """The instruction for `domain`, or None when the set gives none.
 
     Long-document mode takes `long_templates[domain]` when present, then `templates[domain]`, then `default`.
@@ -36,5 +36,7 @@ def query_prompt(wrapper: str | None, instruction: str | None) -> str:
     if not wrapper or instruction is None:
         return ""
     if "{instruction}" not in wrapper:
-        raise ValueError(f"query template {wrapper!r} has no '{{instruction}}' placeholder")
+        raise ConfigError(
+            f"query template {wrapper!r} has no '{{instruction}}' placeholder", field="model.query_template"
+        )
     return wrapper.replace("{instruction}", instruction)

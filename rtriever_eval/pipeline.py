@@ -22,8 +22,10 @@ from rtriever_eval.data.trec import write_run
 from rtriever_eval.errors import ConfigError, InputError
 from rtriever_eval.evaluation import evaluate
 from rtriever_eval.faults import checkpoint
+from rtriever_eval.fingerprint import Fingerprint, config_fields, data_sha256, describe_value, differences
 from rtriever_eval.instructions import resolve_instruction
 from rtriever_eval.io import atomic_open, write_json_atomic
+from rtriever_eval.preflight import check_run
 from rtriever_eval.provenance import git_state, safe_component, versions
 from rtriever_eval.retrievers.base import CorpusEncoder, Retriever, build_retriever
 from rtriever_eval.search import to_run
@@ -113,15 +115,32 @@ def write_per_query(path: Path, per_query: Any) -> None:
             fh.write("\t".join([str(qid), *(repr(float(v)) for v in row.tolist())]) + "\n")
 
 
-def evaluate_domain(cfg: DictConfig, retriever: Retriever, data: DomainData, out_dir: Path) -> dict[str, Any]:
-    """Search, evaluate and write one domain's three result files; returns the summary written."""
+def domain_prompt(cfg: DictConfig, retriever: Retriever, domain: str) -> tuple[str | None, str]:
+    """(instruction, exact query prompt) of `domain` for this model."""
     long_documents = bool(cfg.dataset.get("long_documents", False))
-    instruction = resolve_instruction(cfg.instructions, data.name, long_documents)
-    prompt = retriever.query_prompt(instruction)
+    instruction = resolve_instruction(cfg.instructions, domain, long_documents)
+    return instruction, retriever.query_prompt(instruction)
+
+
+def fingerprint_of(cfg: DictConfig, retriever: Retriever, data: DomainData) -> Fingerprint:
+    """What determines this domain's numbers: the config less NON_RESULT_KEYS, the exact prompts, the data and
+    the model identity."""
+    container = OmegaConf.to_container(cfg, resolve=True)
+    assert isinstance(container, dict)
+    fields = config_fields({str(k): v for k, v in container.items()})
+    prompts = {"query": domain_prompt(cfg, retriever, data.name)[1], "document": retriever.document_prompt}
+    return Fingerprint(fields, data_sha256(data), retriever.identity(), prompts)
+
+
+def evaluate_domain(
+    cfg: DictConfig, retriever: Retriever, data: DomainData, out_dir: Path, fingerprint: Fingerprint
+) -> dict[str, Any]:
+    """Search, evaluate and write one domain's three result files; returns the summary written."""
+    instruction, prompt = domain_prompt(cfg, retriever, data.name)
     t0 = time.perf_counter()
-    ranked, timings = retriever.search(data, prompt, int(cfg.top_k))
+    outcome = retriever.search(data, prompt, int(cfg.top_k))
     checkpoint("searched")
-    run = to_run([q.id for q in data.queries], ranked)
+    run = to_run([q.id for q in data.queries], outcome.ranked)
     t1 = time.perf_counter()
     result = evaluate(data.qrels, run, tuple(cfg.metrics))
     result = with_aspect_metrics(result, data, run, cfg.dataset)  # unchanged unless the data has aspects
@@ -145,15 +164,18 @@ def evaluate_domain(cfg: DictConfig, retriever: Retriever, data: DomainData, out
         "document_prompt": retriever.document_prompt,
         "instruction_set": str(cfg.instructions.name),
         "instruction": instruction,
+        "oracle": bool(cfg.dataset.get("oracle", False)),
+        "counts": dict(outcome.counts),
         "model_settings": retriever.describe(),
         "dataset_source": data.source,
         "dataset_revision": data.revision,
         "dataset_details": dict(data.extra),
+        "fingerprint": fingerprint.to_json(),
         "config": OmegaConf.to_container(cfg, resolve=True),
         "versions": versions(),
         "git": git_state(),
         "timings": {
-            **{k: round(v, 4) for k, v in timings.items()},
+            **{k: round(v, 4) for k, v in outcome.timings.items()},
             "search_total_s": round(t1 - t0, 4),
             "evaluate_s": round(t2 - t1, 4),
         },
@@ -170,27 +192,94 @@ def check_evaluable(data: DomainData) -> None:
         raise InputError(f"domain '{data.name}' has no judged queries: nothing to evaluate", path=data.source)
 
 
+class StaleResultsError(ConfigError):
+    """Results on disk were computed under other settings (or data, or model) than this run's."""
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a run will do: the retriever, and per selected domain whether its results are reused."""
+
+    retriever: Retriever
+    domains: list[str]
+    reuse: dict[str, dict[str, Any]]  # domain -> the summary on disk whose fingerprint matches this run's
+
+
+def _suggested_run_name(cfg: DictConfig, diffs: list[tuple[str, Any, Any]]) -> str:
+    parts = [
+        f"{key.rsplit('.', 1)[-1]}_{describe_value(new, 16)}"
+        for key, _, new in diffs
+        if key.startswith("config.") and not isinstance(new, dict | list)
+    ][:3]
+    suffix = "-".join(parts) or "new"
+    return safe_component(f"{cfg.run_name}-{suffix}")
+
+
+def plan_run(cfg: DictConfig) -> Plan:
+    """Check everything that can be checked before any work, and decide which domains to reuse.
+
+    A domain whose summary.json exists is reused when its fingerprint equals this run's; otherwise (other
+    settings, data or model, or a summary without fingerprint) the run stops here with StaleResultsError,
+    listing the differing keys, before anything is computed or written. overwrite=true recomputes everything.
+    """
+    domains = select_domains(cfg.dataset, cfg.domains)
+    check_run(cfg, domains)
+    retriever = _build_retriever(cfg)
+    prompts = [domain_prompt(cfg, retriever, d)[1] for d in domains]
+    retriever.preflight(prompts)
+    base = run_dir(cfg)
+    reuse: dict[str, dict[str, Any]] = {}
+    stale: dict[str, list[tuple[str, Any, Any]]] = {}
+    if not cfg.overwrite:
+        for domain in domains:
+            summary_path = base / safe_component(domain) / SUMMARY
+            if not summary_path.exists():
+                continue
+            try:
+                summary = json.loads(summary_path.read_text("utf-8"))
+            except (OSError, ValueError) as exc:
+                raise InputError(
+                    f"unreadable summary ({exc}); overwrite=true recomputes it", path=summary_path
+                ) from None
+            data = load_domain(cfg.dataset, domain)
+            current = fingerprint_of(cfg, retriever, data)
+            diffs = differences(Fingerprint.from_json(summary.get("fingerprint")), current)
+            if diffs:
+                stale[domain] = diffs
+            else:
+                reuse[domain] = summary
+    if stale:
+        first = next(iter(stale.values()))
+        shown = "; ".join(f"{k}: {describe_value(a)} → {describe_value(b)}" for k, a, b in first[:8])
+        more = f" (and {len(first) - 8} more)" if len(first) > 8 else ""
+        raise StaleResultsError(
+            f"results for {', '.join(stale)} in {base} were computed under other settings than this run's: "
+            f"{shown}{more}. Nothing was run and no file was changed. To keep both, give this run its own name "
+            f"(run_name={_suggested_run_name(cfg, first)} writes beside them); to replace them, add overwrite=true",
+            path=base,
+        )
+    return Plan(retriever, domains, reuse)
+
+
 def run_encoding(cfg: DictConfig) -> list[EncodeOutcome]:
     """stage=encode: cache this worker's corpus shards (j % shard.count == shard.index) of every selected domain.
 
-    Writes no results; domains whose summary.json exists are skipped (unless overwrite=true), as in a search.
+    Writes no results; domains whose results are reused are skipped, and stale results refuse as in a search.
     """
     if check_stage(cfg) != "encode":
         raise ConfigError("run_encoding runs stage=encode only", field="stage")
     index, count = int(cfg.shard.index), int(cfg.shard.count)
-    retriever: Retriever | None = None
+    plan = plan_run(cfg)
     outcomes: list[EncodeOutcome] = []
-    for domain in select_domains(cfg.dataset, cfg.domains):
-        if (run_dir(cfg) / safe_component(domain) / SUMMARY).exists() and not cfg.overwrite:
+    for domain in plan.domains:
+        if domain in plan.reuse:
             log.info("%s: results exist, nothing to encode (overwrite=true recomputes)", domain)
             outcomes.append(EncodeOutcome(domain, 0, 0, (), True))
             continue
-        if retriever is None:
-            retriever = _build_retriever(cfg)
-        if not isinstance(retriever, CorpusEncoder):
+        if not isinstance(plan.retriever, CorpusEncoder):
             log.info("stage=encode: model %s caches no corpus embeddings; nothing to do", cfg.model.name)
             return outcomes
-        stats = retriever.encode_corpus(load_domain(cfg.dataset, domain), shard_index=index, shard_count=count)
+        stats = plan.retriever.encode_corpus(load_domain(cfg.dataset, domain), shard_index=index, shard_count=count)
         outcomes.append(
             EncodeOutcome(domain, stats.rows_encoded, stats.rows_cached, tuple(stats.shards_encoded), False)
         )
@@ -198,33 +287,32 @@ def run_encoding(cfg: DictConfig) -> list[EncodeOutcome]:
 
 
 def run_evaluation(cfg: DictConfig) -> list[DomainOutcome]:
-    """Evaluate every selected domain of cfg.dataset with cfg.model; finished domains are skipped.
+    """Evaluate every selected domain of cfg.dataset with cfg.model; domains with current results are reused.
 
     stage=all encodes whatever the embedding cache lacks; stage=search first checks that the corpus is cached.
     """
     stage = check_stage(cfg)
     if stage == "encode":
         raise ConfigError("stage=encode writes no results: use run_encoding", field="stage")
-    domains = select_domains(cfg.dataset, cfg.domains)
-    retriever: Retriever | None = None
+    plan = plan_run(cfg)
+    retriever = plan.retriever
     base = run_dir(cfg)
     outcomes: list[DomainOutcome] = []
-    for domain in domains:
+    for domain in plan.domains:
         out_dir = base / safe_component(domain)
         summary_path = out_dir / SUMMARY
-        if summary_path.exists() and not cfg.overwrite:
-            log.info("%s: %s exists, skipping (overwrite=true recomputes)", domain, summary_path)
-            outcomes.append(DomainOutcome(domain, out_dir, json.loads(summary_path.read_text("utf-8")), True))
+        if domain in plan.reuse:
+            log.info("%s: %s holds this run's results (same fingerprint), reusing them", domain, summary_path)
+            outcomes.append(DomainOutcome(domain, out_dir, plan.reuse[domain], True))
             continue
         data = load_domain(cfg.dataset, domain)
         check_evaluable(data)
-        if retriever is None:
-            retriever = _build_retriever(cfg)
+        fingerprint = fingerprint_of(cfg, retriever, data)
         if stage == "search" and isinstance(retriever, CorpusEncoder):
             retriever.require_corpus_cached(data)
         if summary_path.exists():
             summary_path.unlink()  # overwrite: never leave an old summary beside new files
-        summary = evaluate_domain(cfg, retriever, data, out_dir)
+        summary = evaluate_domain(cfg, retriever, data, out_dir, fingerprint)
         metrics: Mapping[str, float] = summary["metrics"]
         log.info("%s / %s: %s", cfg.run_name, domain, ", ".join(f"{k}={v:.4f}" for k, v in metrics.items()))
         outcomes.append(DomainOutcome(domain, out_dir, summary, False))

@@ -6,6 +6,7 @@ re-ranks identically; this module knows nothing about models, files or metrics.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Collection, Sequence
 
 import numpy as np
@@ -71,12 +72,44 @@ def exact_topk(
     Returns:
         Per query, a list of (doc_id, score) in trec_eval order; scores are float32 values as Python floats.
     """
+    n_docs = len(doc_ids)
+    edges = [*range(0, n_docs, max(1, doc_chunk)), n_docs]
+    blocks = [np.arange(a, b, dtype=np.int64) for a, b in itertools.pairwise(edges)]
+    slices = [slice(a, b) for a, b in itertools.pairwise(edges)]
+    return topk_over_blocks(
+        lambda qs, j: score_block(qs, slices[j]), n_queries, doc_ids, k, blocks, excluded, query_chunk=query_chunk
+    )
+
+
+def topk_over_blocks(
+    score_block: Callable[[slice, int], np.ndarray],
+    n_queries: int,
+    doc_ids: Sequence[str],
+    k: int,
+    blocks: Sequence[np.ndarray],
+    excluded: Sequence[Collection[str]] | None = None,
+    *,
+    query_chunk: int = 256,
+) -> list[Ranked]:
+    """`exact_topk` over blocks of document positions of any shape: ``score_block(qs, j)`` returns the scores
+    of queries ``qs`` for the documents ``blocks[j]``, shape (len(qs), len(blocks[j])).
+
+    Every document must lie in exactly one block. Grouping lets a caller score each distinct text once and
+    copy that one value to every document holding it (see ``retrievers.dense``), so duplicates tie exactly.
+    """
     if k <= 0:
         raise ValueError("k must be positive")
     n_docs = len(doc_ids)
     id_to_pos = {d: i for i, d in enumerate(doc_ids)}
     if len(id_to_pos) != n_docs:
         raise ValueError("doc_ids must be unique")
+    block_of = np.full(n_docs, -1, dtype=np.int64)
+    slot_of = np.zeros(n_docs, dtype=np.int64)
+    for j, cols in enumerate(blocks):
+        block_of[cols] = j
+        slot_of[cols] = np.arange(cols.size, dtype=np.int64)
+    if (n_docs and int(block_of.min()) < 0) or sum(int(c.size) for c in blocks) != n_docs:
+        raise ValueError("every document must lie in exactly one block")
     tiekey = descending_id_order(doc_ids)
     excl = _excluded_positions(excluded, n_queries, id_to_pos)
     results: list[Ranked] = []
@@ -84,21 +117,22 @@ def exact_topk(
         q1 = min(q0 + query_chunk, n_queries)
         best_s = [np.empty(0, dtype=np.float32) for _ in range(q1 - q0)]
         best_c = [np.empty(0, dtype=np.int64) for _ in range(q1 - q0)]
-        for d0 in range(0, n_docs, doc_chunk):
-            d1 = min(d0 + doc_chunk, n_docs)
-            block = np.asarray(score_block(slice(q0, q1), slice(d0, d1)), dtype=np.float32)
-            if block.shape != (q1 - q0, d1 - d0):
-                raise ValueError(f"score block has shape {block.shape}, expected {(q1 - q0, d1 - d0)}")
+        for j, cols in enumerate(blocks):
+            if not cols.size:
+                continue
+            block = np.asarray(score_block(slice(q0, q1), j), dtype=np.float32)
+            if block.shape != (q1 - q0, cols.size):
+                raise ValueError(f"score block has shape {block.shape}, expected {(q1 - q0, cols.size)}")
             if np.isnan(block).any():
                 raise ValueError("retriever produced NaN scores")
-            cols = np.arange(d0, d1, dtype=np.int64)
             for i in range(q1 - q0):
                 row = block[i]
                 ex = excl[q0 + i]
-                ex = ex[(ex >= d0) & (ex < d1)]
                 if ex.size:
-                    row = row.copy()
-                    row[ex - d0] = -np.inf
+                    ex = ex[block_of[ex] == j]
+                    if ex.size:
+                        row = row.copy()
+                        row[slot_of[ex]] = -np.inf
                 s = np.concatenate([best_s[i], row])
                 c = np.concatenate([best_c[i], cols])
                 best_s[i], best_c[i] = _best(s, c, tiekey, k)

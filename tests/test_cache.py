@@ -99,6 +99,8 @@ def _key(**overrides: Any) -> str:
         "max_length": 256,
         "prompt": "",
         "texts_sha256": texts_fingerprint([("d1", "a"), ("d2", "b")]),
+        "kernels": {"device": "cpu", "attention": "sdpa", "linear": "torch", "causal_without_mask": True},
+        "strip_whitespace": False,
     }
     fields.update(overrides)
     return embedding_key(**fields).digest
@@ -121,6 +123,11 @@ def _key(**overrides: Any) -> str:
         ("texts_sha256", texts_fingerprint([("d1", "a"), ("d2", "c")])),
         ("texts_sha256", texts_fingerprint([("d1", "a"), ("d3", "b")])),
         ("texts_sha256", texts_fingerprint([("d2", "b"), ("d1", "a")])),
+        ("kernels", {"device": "cuda", "attention": "sdpa", "linear": "torch", "causal_without_mask": True}),
+        ("kernels", {"device": "cpu", "attention": "eager", "linear": "torch", "causal_without_mask": True}),
+        ("kernels", {"device": "cpu", "attention": "sdpa", "linear": "onednn", "causal_without_mask": True}),
+        ("kernels", {"device": "cpu", "attention": "sdpa", "linear": "torch", "causal_without_mask": False}),
+        ("strip_whitespace", True),
     ],
 )
 def test_every_key_field_changes_the_key(field: str, value: Any) -> None:
@@ -137,10 +144,15 @@ def _retriever_key(cache_dir: Path, side: str = "documents", prompt: str = "", *
     return r.cache_key(side, prompt, [("d1", "alpha"), ("d2", "beta")]).digest
 
 
-def test_batch_size_device_and_attention_do_not_change_the_key(minilm_cache: Path) -> None:
+def test_batch_size_and_token_budget_do_not_change_the_key_but_kernels_do(minilm_cache: Path) -> None:
     base = _retriever_key(minilm_cache)
-    assert _retriever_key(minilm_cache, batch_size=1) == base
-    assert _retriever_key(minilm_cache, device="cpu", attn_implementation="eager") == base
+    assert _retriever_key(minilm_cache, batch_size=1, max_tokens_per_batch=64) == base
+    assert _retriever_key(minilm_cache, device="cpu") == base  # the default device here
+    # a kernel that can move a vector's last bits keys its own entry: shards of two kernels never mix
+    assert _retriever_key(minilm_cache, attn_implementation="eager") != base
+    assert _retriever_key(minilm_cache, cpu_linear="onednn") != _retriever_key(minilm_cache, cpu_linear="torch")
+    assert _retriever_key(minilm_cache, causal_without_mask=False) != base
+    assert _retriever_key(minilm_cache, strip_whitespace=True) != base
     # the query side's settings do not touch the documents' key, and vice versa
     assert _retriever_key(minilm_cache, query_max_length=32, query_template="Q: {instruction}") == base
     queries = _retriever_key(minilm_cache, side="queries")
@@ -344,22 +356,24 @@ def test_instruction_only_rerun_encodes_no_document_and_off_writes_nothing(tmp_p
     }
     cache_dir = tmp_path / "c"
     first = DenseRetriever(model, cache_dir=cache_dir, shard_size=16)
-    ranked1, t1 = first.search(data, "A: ", 10)
-    assert t1["corpus_docs_encoded"] == data.n_docs and t1["queries_encoded"] == len(data.queries)
+    o1 = first.search(data, "A: ", 10)
+    distinct = len({d.text for d in data.documents})
+    assert o1.counts["documents"] == data.n_docs and o1.counts["distinct_documents"] == distinct < data.n_docs
+    assert o1.counts["documents_encoded"] == distinct and o1.counts["queries_encoded"] == len(data.queries)
     second = DenseRetriever(model, cache_dir=cache_dir, shard_size=16, encoder=first.encoder)
-    _, t2 = second.search(data, "B: ", 10)
-    assert t2["corpus_docs_encoded"] == 0 and t2["corpus_cache_hit"] == 1.0
-    assert t2["queries_encoded"] == len(data.queries)
+    o2 = second.search(data, "B: ", 10)
+    assert o2.counts["documents_encoded"] == 0 and o2.counts["corpus_cache_hit"] is True
+    assert o2.counts["queries_encoded"] == len(data.queries)
     before = snapshot(cache_dir)
     read = DenseRetriever(model, cache_dir=cache_dir, cache_mode="read", encoder=first.encoder)
-    ranked3, t3 = read.search(data, "A: ", 10)
-    assert t3["corpus_docs_encoded"] == 0 and t3["queries_encoded"] == 0 and ranked3 == ranked1
-    _, t4 = read.search(data, "C: ", 10)  # a miss in read mode: encoded, not written
-    assert t4["queries_encoded"] == len(data.queries) and snapshot(cache_dir) == before
+    o3 = read.search(data, "A: ", 10)
+    assert o3.counts["documents_encoded"] == 0 and o3.counts["queries_encoded"] == 0 and o3.ranked == o1.ranked
+    o4 = read.search(data, "C: ", 10)  # a miss in read mode: encoded, not written
+    assert o4.counts["queries_encoded"] == len(data.queries) and snapshot(cache_dir) == before
     off = DenseRetriever(model, cache_dir=tmp_path / "off", cache_mode="off", shard_size=16, encoder=first.encoder)
-    ranked5, t5 = off.search(data, "A: ", 10)
-    assert t5["corpus_docs_encoded"] == data.n_docs and not (tmp_path / "off").exists()
-    assert ranked5 == ranked1  # the cache mode never changes a vector
+    o5 = off.search(data, "A: ", 10)
+    assert o5.counts["documents_encoded"] == distinct and not (tmp_path / "off").exists()
+    assert o5.ranked == o1.ranked  # the cache mode never changes a vector
 
 
 # ------------------------------------------------------------------------------------------------ CLI

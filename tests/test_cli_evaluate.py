@@ -104,6 +104,12 @@ def test_rerun_skips_finished_domains_and_overwrite_recomputes(tmp_path: Path) -
     before = summary.stat().st_mtime_ns
     proc = _cli(*args, cwd=tmp_path)
     assert proc.returncode == 0 and summary.stat().st_mtime_ns == before
+    stale = _cli(*args, "model.k1=3.0", "model.b=1.0", cwd=tmp_path)  # the example: no stale numbers
+    assert stale.returncode == 2 and "Traceback" not in stale.stderr
+    message = _flat(stale.stderr)
+    assert "config.model.k1: 0.9 → 3.0" in message and "config.model.b: 0.4 → 1.0" in message
+    assert "overwrite=true" in message and "run_name=" in message
+    assert summary.stat().st_mtime_ns == before
     assert _cli(*args, "overwrite=true", cwd=tmp_path).returncode == 0
     assert summary.stat().st_mtime_ns != before
 

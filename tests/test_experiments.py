@@ -164,11 +164,18 @@ def test_dtype_ablation() -> None:
 def test_reasoning_queries_pairs_each_source_with_its_field() -> None:
     jobs = job_configs("reasoning_queries")
     pairs = {(str(j.dataset.query_source), str(j.dataset.query_field)) for j in jobs}
-    expected = {(s, "query") for s in REASONING_SOURCES} | {("examples", "query"), ("examples", "reasoning")}
-    assert pairs == expected
+    expected = {(s, "query") for s in REASONING_SOURCES} | {("examples", "query")}
+    assert pairs == expected  # the examples' own reasoning field is an oracle: not in the sweep
+    assert not any(j.dataset.oracle for j in jobs)
     assert {str(j.model.name) for j in jobs} == {"bm25_bright", "rtriever_4b"}
     names = {str(j.run_name) for j in jobs}
-    assert "rtriever_4b-gpt4_reason-query" in names and "bm25_bright-examples-reasoning" in names
+    assert "rtriever_4b-gpt4_reason-query" in names and "bm25_bright-examples-query" in names
+
+
+def test_the_examples_reasoning_variant_is_a_labelled_oracle() -> None:
+    cfg = _compose(["experiment=reasoning_queries", "experiment/query_variant=examples_reasoning"])
+    assert cfg.dataset.query_field == "reasoning" and cfg.dataset.oracle is True
+    assert "ORACLE" in str(cfg.run_name)
 
 
 def test_sample_overrides_compose_for_every_variant() -> None:
@@ -278,5 +285,8 @@ def _check_variants(experiment: str, summaries: dict[str, dict[str, Any]]) -> No
     elif experiment == "reasoning_queries":
         for name, s in summaries.items():
             details = s["dataset_details"]
-            assert name == f"{s['model']}-{details['query_source']}-{details['query_field']}"
-        assert {n.split("-", 1)[1] for n in summaries} == {"examples-query", "examples-reasoning"}
+            if s["oracle"]:  # the examples' reasoning field: labelled as an oracle in its name and summary
+                assert details["query_field"] == "reasoning" and name == f"{s['model']}-ORACLE-examples-reasoning"
+            else:
+                assert name == f"{s['model']}-{details['query_source']}-{details['query_field']}"
+        assert {n.split("-", 1)[1] for n in summaries} == {"examples-query", "ORACLE-examples-reasoning"}

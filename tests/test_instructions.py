@@ -7,6 +7,7 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from rtriever_eval.config import CONF_DIR, register_configs
+from rtriever_eval.errors import ConfigError
 from rtriever_eval.instructions import query_prompt, resolve_instruction
 
 register_configs()
@@ -84,5 +85,5 @@ def test_qwen_wrapper_has_no_space_after_query() -> None:
     assert query_prompt("Instruct: {instruction}\nQuery: ", instr).endswith("\nQuery: ")
     assert query_prompt(QWEN, None) == ""
     assert query_prompt(None, instr) == ""
-    with pytest.raises(ValueError, match="placeholder"):
+    with pytest.raises(ConfigError, match="placeholder"):
         query_prompt("Query:", instr)

@@ -1,6 +1,7 @@
 """Through the real CLI: kill an encode and resume it, and encode in 2 submitit processes then search.
 
-Every run uses all-MiniLM-L6-v2 on the sample biology domain with 8-document shards (6 shards), and compares
+Every run uses all-MiniLM-L6-v2 on the sample biology domain (41 documents, 40 distinct texts) with 7-row shards
+(6 shards of distinct texts), and compares
 with one uninterrupted, unsharded run. Subprocesses run single-threaded (OMP_NUM_THREADS=1): identical
 arithmetic in every process, and no OpenMP spin-waiting when the test machine is oversubscribed.
 """
@@ -31,8 +32,8 @@ from rtriever_eval.pipeline import run_evaluation
 
 BIN = Path(sys.executable).parent
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
-ARGS = ["model=minilm", "model.device=cpu", "domains=[biology]", "cache.shard_size=8", "print_report=false"]
-N_DOCS, N_SHARDS = 41, 6
+ARGS = ["model=minilm", "model.device=cpu", "domains=[biology]", "cache.shard_size=7", "print_report=false"]
+N_DISTINCT, N_SHARDS, SHARD = 40, 6, 7
 
 # Runs rtriever-eval with every encoder call slowed down, so that the test can kill it between shards.
 SLOW_EVAL = textwrap.dedent(
@@ -137,7 +138,7 @@ def test_killed_encode_resumes_and_gives_the_identical_run(work: Path, reference
     assert entry is not None
     missing = entry.missing_shards()
     assert 0 < len(missing) <= N_SHARDS - 2
-    missing_rows = sum(min(8 * (j + 1), N_DOCS) - 8 * j for j in missing)
+    missing_rows = sum(min(SHARD * (j + 1), N_DISTINCT) - SHARD * j for j in missing)
     assert not _run_file(work, "kill").exists()
 
     # stage=search refuses an incomplete cache and lists the missing shards
@@ -150,7 +151,7 @@ def test_killed_encode_resumes_and_gives_the_identical_run(work: Path, reference
     assert proc3.returncode == 0, proc3.stderr[-3000:]
     assert _run_file(work, "kill").read_bytes() == reference().read_bytes()
     summary = json.loads(_run_file(work, "kill").with_name("summary.json").read_text())
-    assert summary["timings"]["corpus_docs_encoded"] == missing_rows < N_DOCS
+    assert summary["counts"]["documents_encoded"] == missing_rows < N_DISTINCT
     final = _corpus_manifest(cache_dir)
     assert final is not None and final["complete"]
     assert final["encode_log"][-1]["rows_encoded"] == missing_rows
@@ -178,16 +179,16 @@ def test_two_submitit_encode_workers_then_search_equal_the_unsharded_run(
     by_worker = {r["session"].split(":")[1]: r["shards"] for r in manifest["encode_log"]}
     assert sorted(by_worker.values()) == [[0, 2, 4], [1, 3, 5]]  # two processes, shard j to worker j % 2
     assert os.getpid() not in {int(pid) for pid in by_worker}
-    workers = sorted((work / "sharded" / "r").glob("default/minilm/sample/_encode/shard-*-of-2"))
+    workers = sorted((work / "sharded" / "r").glob("default/.runs/*/minilm/sample/_encode/shard-*-of-2"))
     assert [p.name for p in workers] == ["shard-0-of-2", "shard-1-of-2"]
 
     (outcome,) = run_evaluation(_compose(*ARGS, *_paths(work, "sharded"), "stage=search"))
-    assert outcome.summary["timings"]["corpus_docs_encoded"] == 0
+    assert outcome.summary["counts"]["documents_encoded"] == 0
     ours, ref = read_run(_run_file(work, "sharded")), read_run(reference())
     assert ours.keys() == ref.keys()
     for qid in ref:
         assert list(ours[qid]) == list(ref[qid])
-        assert all(abs(ours[qid][d] - ref[qid][d]) <= 1e-6 for d in ref[qid])
+        assert all(ours[qid][d] == ref[qid][d] for d in ref[qid])  # same shards, same kernels: same bits
 
 
 @pytest.mark.parametrize(
@@ -203,7 +204,9 @@ def test_launcher_configs_compose_with_the_project_hydra_defaults(launcher: str,
         )
     launcher_cfg = cfg.hydra.launcher
     assert launcher_cfg._target_.endswith(target) and launcher_cfg.timeout_min >= 60
-    assert launcher_cfg.submitit_folder == "results/default/.submitit/%j"  # under the results folder
+    # under the results folder, in this invocation's own folder of Hydra records
+    folder = str(launcher_cfg.submitit_folder)
+    assert re.fullmatch(r"results/default/\.runs/[0-9]{8}-[0-9]{6}-[0-9]{6}/\.submitit/%j", folder), folder
     assert launcher_cfg.name == "rtriever-encode"
     assert cfg.hydra.sweep.subdir == "bm25/sample/_encode/shard-1-of-4"
 

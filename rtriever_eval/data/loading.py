@@ -11,8 +11,9 @@ from typing import Any
 
 from rtriever_eval.aspect_metrics import aspect_settings
 from rtriever_eval.data.beir import load_beir_domain
-from rtriever_eval.data.bright import BRIGHT_DOMAINS, LONG_DOMAINS, load_bright_domain
-from rtriever_eval.data.bright_pro import BRIGHT_PRO_DOMAINS, load_bright_pro_domain
+from rtriever_eval.data.bright import BRIGHT_DOMAINS, LONG_DOMAINS, find_split_file, load_bright_domain
+from rtriever_eval.data.bright_pro import BRIGHT_PRO_DOMAINS, find_pro_file, load_bright_pro_domain
+from rtriever_eval.data.bright_pro import CONFIGS as PRO_CONFIGS
 from rtriever_eval.errors import ConfigError
 from rtriever_eval.types import DomainData
 
@@ -50,6 +51,49 @@ def select_domains(dataset: Mapping[str, Any], requested: Sequence[str] | None) 
     if len(set(chosen)) != len(chosen):
         raise ConfigError("a domain is listed twice", field="domains")
     return chosen
+
+
+def check_files(dataset: Mapping[str, Any], domains: Sequence[str]) -> None:
+    """Raise ConfigError listing every file a local copy lacks for `domains` (nothing to check on the hub)."""
+    fmt = dataset.get("format")
+    if fmt == "beir":
+        root = Path(str(dataset["path"]))
+        split = str(dataset.get("qrels_split", "test"))
+        if not root.is_dir():
+            raise ConfigError("BEIR folder does not exist", path=root, field="dataset.path")
+        missing = [
+            str(p)
+            for p in (root / "corpus.jsonl", root / "queries.jsonl", root / "qrels" / f"{split}.tsv")
+            if not p.is_file()
+        ]
+    elif fmt in ("bright", "bright_pro") and dataset.get("path") is not None:
+        root = Path(str(dataset["path"]))
+        if not root.is_dir():
+            raise ConfigError("dataset folder does not exist", path=root, field="dataset.path")
+        if fmt == "bright":
+            configs = [
+                "long_documents" if dataset.get("long_documents") else "documents",
+                str(dataset.get("query_source", "examples")),
+            ]
+            find = find_split_file
+        else:
+            configs, find = list(PRO_CONFIGS), find_pro_file
+        missing = []
+        for domain in domains:
+            for config in configs:
+                try:
+                    find(root, config, domain)
+                except ConfigError:
+                    missing.append(f"{config}/{domain}.*")
+    else:
+        return
+    if missing:
+        raise ConfigError(
+            f"the local copy lacks files of the selected domains: {', '.join(missing)}. Nothing was run; add the "
+            "files, or select the domains it has with domains=[...]",
+            path=dataset.get("path"),
+            field="dataset.path",
+        )
 
 
 def load_domain(dataset: Mapping[str, Any], domain: str) -> DomainData:

@@ -11,10 +11,15 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from rtriever_eval.encoders.kernels import Kernels
+
 
 @runtime_checkable
 class Encoder(Protocol):
-    """A text encoder: ``encode`` returns one float32 row per text, in input order."""
+    """A text encoder: ``encode`` returns one float32 row per text, in input order; ``kernels`` says which
+    kernels it runs on, decided before any weight is loaded (part of the cache key)."""
+
+    kernels: Kernels
 
     def encode(
         self,
@@ -32,6 +37,10 @@ class Encoder(Protocol):
             is_query: queries use the query max length, documents the document max length.
             show_progress: show a progress bar for long encodes.
         """
+        ...
+
+    def check_prompt(self, prompt: str, *, is_query: bool) -> None:
+        """Raise ConfigError, before any weight is loaded, when ``prompt`` leaves no room for text."""
         ...
 
     def describe(self) -> dict[str, Any]:

@@ -21,7 +21,6 @@ through pinned memory and results come back in large chunks. Settings ``max_toke
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import itertools
 import logging
 import time
@@ -33,8 +32,17 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from rtriever_eval.encoders.cpu_linear import CpuLinear, OneDNNLinear, use_onednn_linear
+from rtriever_eval.encoders.kernels import (
+    CPU_LINEAR_CHOICES,
+    CpuLinear,
+    Kernels,
+    OneDNNLinear,
+    choose_kernels,
+    resolve_attn_implementation,
+    resolve_device,
+)
 from rtriever_eval.encoders.pooling import POOLERS, l2_normalize
+from rtriever_eval.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +63,8 @@ QWEN_EMBEDDING_EOS = "<|endoftext|>"
 @dataclass(frozen=True)
 class EncoderSettings:
     """Everything that shapes how texts become vectors (recorded in summaries; cache keys take the subset that
-    changes the vectors, not ``batch_size``, ``max_tokens_per_batch``, ``cpu_linear``, ``causal_without_mask``).
+    changes the vectors, not ``batch_size`` or ``max_tokens_per_batch``; the kernels chosen from ``device``,
+    ``attn_implementation`` and ``cpu_linear`` are keyed as resolved, see ``HFEncoder.kernels``).
 
     Attributes:
         path: hub id or local folder.
@@ -79,9 +88,12 @@ class EncoderSettings:
         attn_implementation: None (default) picks ``flash_attention_2`` when ``flash_attn`` is importable, the
             device is cuda and the dtype 16-bit, else ``sdpa``; ``flash_attention_2`` asked for explicitly falls
             back to sdpa with a warning when it cannot run; ``sdpa``, ``eager`` or any value transformers takes.
-        cpu_linear: on the CPU in float32, ``auto`` runs linear layers through oneDNN when a one-off probe finds it
-            equal and faster than torch's MKL path (it is on AMD processors, where MKL skips AVX-512),
-            ``onednn`` whenever it is equal, ``torch`` never. Changes speed, not the vectors (float32 both ways).
+        cpu_linear: on the CPU in float32, ``auto`` runs linear layers through oneDNN on AMD processors (where
+            torch's MKL path skips its widest kernels), ``onednn`` wherever oneDNN agrees with torch, ``torch``
+            never; decided from the hardware alone (see ``kernels.choose_cpu_linear``). The two kernels differ in
+            the last bits, so the choice is part of the cache key.
+        strip_whitespace: strip leading and trailing white space from ``prompt + text`` before tokenising, as
+            sentence-transformers up to 5.3 did (5.4 and later, and BRIGHT's own code, do not). Part of the key.
         causal_without_mask: for a causal decoder (checked once per model, see ``HFEncoder``), pad on the right
             and pass no attention mask: under causal attention no real token can see a padding token after it,
             so the vectors are those of the masked batch (to float rounding), and sdpa can use its fused
@@ -106,14 +118,15 @@ class EncoderSettings:
     cpu_linear: CpuLinear = "auto"
     causal_without_mask: bool = True
     trust_remote_code: bool = False
+    strip_whitespace: bool = False
 
     def __post_init__(self) -> None:
         if self.dtype not in TORCH_DTYPES:
             raise ValueError(f"dtype must be one of {sorted(TORCH_DTYPES)}, got {self.dtype!r}")
         if self.pooling not in POOLERS:
             raise ValueError(f"pooling must be one of {sorted(POOLERS)}, got {self.pooling!r}")
-        if self.cpu_linear not in ("auto", "onednn", "torch"):
-            raise ValueError(f"cpu_linear must be auto, onednn or torch, got {self.cpu_linear!r}")
+        if self.cpu_linear not in CPU_LINEAR_CHOICES:
+            raise ValueError(f"cpu_linear must be one of {', '.join(CPU_LINEAR_CHOICES)}, got {self.cpu_linear!r}")
         if self.padding_side not in ("left", "right"):
             raise ValueError(f"padding_side must be 'left' or 'right', got {self.padding_side!r}")
         for name in ("max_length", "query_max_length", "batch_size", "max_tokens_per_batch"):
@@ -127,39 +140,7 @@ class EncoderSettings:
         return self.query_max_length if self.query_max_length is not None else self.max_length
 
 
-def resolve_device(device: str | None) -> torch.device:
-    """The requested device, or the best available one: cuda, then mps, then cpu."""
-    if device is not None:
-        return torch.device(device)
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    mps = getattr(torch.backends, "mps", None)
-    if mps is not None and mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
-
-
-def resolve_attn_implementation(requested: str | None, device: torch.device, dtype: str = "float32") -> str:
-    """The attention kernel to load with.
-
-    None picks ``flash_attention_2`` when ``flash_attn`` is importable, the device is cuda and the dtype is a
-    16-bit one, else ``sdpa``. An explicit ``flash_attention_2`` falls back to sdpa (with a warning) when it
-    cannot run; anything else is passed through.
-    """
-    flash_installed = importlib.util.find_spec("flash_attn") is not None
-    if requested is None:
-        usable = flash_installed and device.type == "cuda" and dtype in ("bfloat16", "float16")
-        return "flash_attention_2" if usable else "sdpa"
-    if requested == "flash_attention_2":
-        if not flash_installed:
-            logger.warning(
-                "attn_implementation=flash_attention_2 requested but flash_attn is not installed; using sdpa"
-            )
-            return "sdpa"
-        if device.type != "cuda":
-            logger.warning("attn_implementation=flash_attention_2 needs cuda (device is %s); using sdpa", device)
-            return "sdpa"
-    return requested
+__all__ = ["EncoderSettings", "HFEncoder", "plan_batches", "resolve_attn_implementation", "resolve_device"]
 
 
 def plan_batches(
@@ -290,14 +271,26 @@ class HFEncoder:
         self._n_special = 0
         self._affixes: tuple[list[int], list[int]] | None = None
         self._causal: bool | None = None
-        self._onednn: bool | None = None
         self._oom_splits = 1  # doubled on each out-of-memory error (see _embed_rows)
+        self.kernels: Kernels
         if model is not None:
-            self._device = next(model.parameters()).device
-            self._attn_impl = str(getattr(model.config, "_attn_implementation", None) or "unknown")
+            param = next(model.parameters())
+            dtype = str(param.dtype).removeprefix("torch.")
+            self.kernels = choose_kernels(
+                device=str(param.device),
+                attn_implementation=str(getattr(model.config, "_attn_implementation", None) or "unknown"),
+                dtype=dtype,
+                cpu_linear=settings.cpu_linear,
+            )
         else:
-            self._device = resolve_device(settings.device)
-            self._attn_impl = resolve_attn_implementation(settings.attn_implementation, self._device, settings.dtype)
+            self.kernels = choose_kernels(
+                device=settings.device,
+                attn_implementation=settings.attn_implementation,
+                dtype=settings.dtype,
+                cpu_linear=settings.cpu_linear,
+            )
+        self._device = torch.device(self.kernels.device)
+        self._attn_impl = self.kernels.attention
         if tokenizer is not None:
             self._prepare_tokenizer(tokenizer)
 
@@ -323,8 +316,6 @@ class HFEncoder:
             except (OSError, ValueError) as exc:
                 if local:
                     raise
-                from rtriever_eval.errors import ConfigError
-
                 raise ConfigError(
                     f"could not load {self.settings.path!r} from the Hugging Face hub or its local cache "
                     f"({type(exc).__name__}). Without network access, point model.path= at a local copy of the model.",
@@ -337,9 +328,10 @@ class HFEncoder:
     def _prepare_tokenizer(self, tokenizer: Any) -> None:
         backend = getattr(tokenizer, "backend_tokenizer", None)
         if backend is None:
-            raise ValueError(
+            raise ConfigError(
                 f"{self.settings.path}: HFEncoder needs a fast (Rust `tokenizers`) tokenizer; "
-                f"{type(tokenizer).__name__} has none"
+                f"{type(tokenizer).__name__} has none",
+                field="model.path",
             )
         self._backend = backend
         processor = backend.post_processor
@@ -374,11 +366,16 @@ class HFEncoder:
             name = QWEN_EMBEDDING_EOS if has_qwen_eos else tokenizer.eos_token
         if name is None:
             if self.settings.append_eos:
-                raise ValueError(f"{self.settings.path}: append_eos=true but the tokenizer has no eos_token")
+                raise ConfigError(
+                    f"{self.settings.path}: append_eos=true but the tokenizer has no eos_token", field="model.eos_token"
+                )
             return None
         token_id = self._backend.token_to_id(name)
         if token_id is None:
-            raise ValueError(f"{self.settings.path}: eos_token {name!r} is not in the tokenizer's vocabulary")
+            raise ConfigError(
+                f"{self.settings.path}: eos_token {name!r} is not in the tokenizer's vocabulary",
+                field="model.eos_token",
+            )
         return int(token_id)
 
     def _load_model(self) -> None:
@@ -402,15 +399,13 @@ class HFEncoder:
         except (ValueError, ImportError) as error:
             if self._attn_impl == "eager":
                 raise
-            logger.warning(
-                "%s: attn_implementation=%s refused (%s); using eager",
-                self.settings.path,
-                self._attn_impl,
-                error,
-            )
-            self._attn_impl = "eager"
-            kwargs["attn_implementation"] = "eager"
-            model = AutoModel.from_pretrained(self.settings.path, **kwargs)
+            # Never switch kernels silently: the attention kernel is part of the cache key and the summary.
+            raise ConfigError(
+                f"{self.settings.path}: transformers refused attn_implementation={self._attn_impl} "
+                f"({' '.join(str(error).split())[:300]}); set model.attn_implementation=eager (or another kernel "
+                "the model supports)",
+                field="model.attn_implementation",
+            ) from None
         self._model = model.to(self._device).eval()
         logger.info(
             "loaded %s (%s, %s, attn=%s) on %s in %.1fs",
@@ -437,7 +432,7 @@ class HFEncoder:
         """Model input ids per text (specials and appended EOS included, no padding), by the module's rules.
 
         Raises:
-            ValueError: when the prompt alone does not fit in the max length.
+            ConfigError: when the prompt alone does not fit in the max length.
         """
         return self.token_ids(texts, prompt, is_query=is_query).to_lists()
 
@@ -452,13 +447,16 @@ class HFEncoder:
         from the full text's). Otherwise the full text is tokenised.
 
         Raises:
-            ValueError: when the prompt alone does not fit in the max length.
+            ConfigError: when the prompt alone does not fit in the max length.
         """
         self._load_tokenizer()
         max_len = self.settings.effective_query_max_length if is_query else self.settings.max_length
         budget = max_len - self._n_special
         if budget < 1:
-            raise ValueError(f"max length {max_len} leaves no room next to {self._n_special} special tokens")
+            raise ConfigError(
+                f"max length {max_len} leaves no room next to {self._n_special} special tokens",
+                field="model.query_max_length" if is_query else "model.max_length",
+            )
         # Some tokenizer.json files carry truncation/padding (all-MiniLM's pads to 128); transformers resets both
         # on every call it makes, and so do we: truncation happens below, padding per batch.
         if self._backend.truncation is not None:
@@ -489,27 +487,29 @@ class HFEncoder:
         self, texts: Sequence[str], prompt: str, max_len: int, budget: int, cut_at: int, counts: dict[str, int]
     ) -> list[list[int]]:
         cut = [i for i, text in enumerate(texts) if len(text) > cut_at]
-        inputs = [prompt + (text if len(text) <= cut_at else text[:cut_at]) for text in texts]
+        join = self._joiner(prompt)
+        inputs = [join(text if len(text) <= cut_at else text[:cut_at]) for text in texts]
         encodings = self._backend.encode_batch(inputs, add_special_tokens=False)
         unsafe = [i for i in cut if not _cut_keeps_ids(encodings[i], budget)]
         if unsafe:
-            full = self._backend.encode_batch([prompt + texts[i] for i in unsafe], add_special_tokens=False)
+            full = self._backend.encode_batch([join(texts[i]) for i in unsafe], add_special_tokens=False)
             for i, encoding in zip(unsafe, full, strict=True):
                 encodings[i] = encoding
         counts["cut"] += len(cut) - len(unsafe)
         counts["recut"] += len(unsafe)
+        kept_prompt = prompt.lstrip() if self.settings.strip_whitespace else prompt
         out: list[list[int]] = []
         for encoding in encodings:
             content = encoding.ids
             if len(content) > budget:
                 counts["truncated"] += 1
-                self._check_prompt_fits(encoding, budget, prompt)
+                self._check_prompt_fits(encoding, budget, kept_prompt)
                 content = content[:budget]
             ids = self._with_specials(encoding, content)
             if self.settings.append_eos and (not ids or ids[-1] != self._eos_id):
                 if len(ids) >= max_len:
                     # Room for the EOS comes out of the text, so the sequence still fits in max_len.
-                    self._check_prompt_fits(encoding, budget - 1, prompt)
+                    self._check_prompt_fits(encoding, budget - 1, kept_prompt)
                     ids = self._with_specials(encoding, content[: budget - 1])
                 ids.append(int(self._eos_id))  # type: ignore[arg-type]
             if not ids:
@@ -521,6 +521,12 @@ class HFEncoder:
                 ids = [self._eos_id if self._eos_id is not None else self._pad_id]
             out.append(ids)
         return out
+
+    def _joiner(self, prompt: str) -> Any:
+        """``prompt + text``, stripped of outer white space when ``strip_whitespace`` (sentence-transformers <= 5.3)."""
+        if self.settings.strip_whitespace:
+            return lambda text: (prompt + text).strip()
+        return lambda text: prompt + text
 
     def _with_specials(self, encoding: Any, content: list[int]) -> list[int]:
         """``content`` (a prefix of the encoding's ids) with the post-processor's special tokens around it."""
@@ -535,8 +541,24 @@ class HFEncoder:
     def _check_prompt_fits(encoding: Any, keep: int, prompt: str) -> None:
         """Refuse to keep only ``keep`` tokens when that would cut into the prompt."""
         if keep < 1 or (prompt and keep < len(encoding) and encoding.offsets[keep][0] < len(prompt)):
-            raise ValueError(
-                f"the prompt does not fit in the max length: {keep} content tokens left for prompt {prompt!r}"
+            raise ConfigError(
+                f"the prompt does not fit in the max length: {keep} content tokens left for prompt {prompt!r}",
+                field="model.query_max_length",
+            )
+
+    def check_prompt(self, prompt: str, *, is_query: bool) -> None:
+        """Load the tokenizer (never the weights) and raise ConfigError unless ``prompt`` leaves room for text
+        within the max length (special tokens and an appended EOS counted): the checks a run makes up front."""
+        self._load_tokenizer()
+        max_len = self.settings.effective_query_max_length if is_query else self.settings.max_length
+        used = len(self._backend.encode(prompt, add_special_tokens=False).ids) if prompt else 0
+        used += self._n_special + (1 if self.settings.append_eos else 0)
+        if used >= max_len:
+            side = "query" if is_query else "document"
+            raise ConfigError(
+                f"the {side} prompt {prompt!r} takes {used} of the {max_len} tokens (special tokens and EOS "
+                "included), leaving no room for text",
+                field="model.query_max_length" if is_query else "model.max_length",
             )
 
     def batches(
@@ -669,16 +691,8 @@ class HFEncoder:
             )
 
     def _use_onednn(self) -> bool:
-        """Whether float32 CPU linears go through oneDNN (decided once per encoder, see ``cpu_linear``)."""
-        if self._onednn is None:
-            self._onednn = False
-            if self._device.type == "cpu" and next(self._model.parameters()).dtype == torch.float32:
-                config = self._model.config
-                text_config = config.get_text_config() if hasattr(config, "get_text_config") else config
-                hidden = int(text_config.hidden_size)
-                inner = int(getattr(text_config, "intermediate_size", None) or 4 * hidden)
-                self._onednn = use_onednn_linear(self.settings.cpu_linear, hidden, inner)
-        return self._onednn
+        """Whether float32 CPU linears go through oneDNN (decided from settings and hardware, see ``kernels``)."""
+        return self.kernels.linear == "onednn"
 
     def _causal_without_mask(self) -> bool:
         """Whether to run right-padded batches with no attention mask (decided once per encoder).
@@ -754,6 +768,7 @@ class HFEncoder:
                 "backend": "transformers",
                 "device": str(self._device),
                 "attn_implementation": self._attn_impl,
+                "kernels": self.kernels.describe(),
             }
         )
         if self._model is not None:
@@ -762,6 +777,7 @@ class HFEncoder:
             described["eos_token_id"] = self._eos_id
         if self._causal is not None:
             described["unmasked_causal_batches"] = self._causal
-        if self._onednn is not None:
-            described["onednn_linear"] = self._onednn
+        described["onednn_linear"] = self._use_onednn()
+        if self._oom_splits > 1:
+            described["oom_batch_splits"] = self._oom_splits
         return described

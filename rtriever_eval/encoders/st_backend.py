@@ -13,7 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from rtriever_eval.encoders.hf import TORCH_DTYPES, EncoderSettings, resolve_device
+from rtriever_eval.encoders.hf import TORCH_DTYPES, EncoderSettings
+from rtriever_eval.encoders.kernels import choose_kernels, resolve_device
+from rtriever_eval.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 
@@ -30,6 +32,12 @@ class SentenceTransformerEncoder:
 
     def __init__(self, settings: EncoderSettings) -> None:
         self.settings = settings
+        self.kernels = choose_kernels(
+            device=settings.device,
+            attn_implementation=settings.attn_implementation,
+            dtype=settings.dtype,
+            cpu_linear="torch",
+        )
         self._device = resolve_device(settings.device)
         self._model: Any = None
         if settings.trust_remote_code:
@@ -50,8 +58,7 @@ class SentenceTransformerEncoder:
         major, minor = (int(part) for part in transformers.__version__.split(".")[:2])
         dtype_key = "dtype" if (major, minor) >= (4, 56) else "torch_dtype"
         model_kwargs: dict[str, Any] = {dtype_key: TORCH_DTYPES[self.settings.dtype]}
-        if self.settings.attn_implementation is not None:
-            model_kwargs["attn_implementation"] = self.settings.attn_implementation
+        model_kwargs["attn_implementation"] = self.kernels.attention  # as keyed, never the library's own pick
         model = SentenceTransformer(
             self.settings.path,
             device=str(self._device),
@@ -61,6 +68,7 @@ class SentenceTransformerEncoder:
         )
         model.tokenizer.padding_side = self.settings.padding_side
         self._check_modules(model)
+        self._check_whitespace()
         self._model = model
         return model
 
@@ -82,11 +90,27 @@ class SentenceTransformerEncoder:
             eos = self.settings.eos_token or "<|endoftext|>"
             eos_id = tokenizer.convert_tokens_to_ids(eos) if eos in tokenizer.get_vocab() else tokenizer.eos_token_id
             if not probe or probe[-1] != eos_id:
-                raise ValueError(
+                raise ConfigError(
                     f"{self.settings.path}: append_eos=true, but its tokenizer does not end sequences with "
                     "the EOS "
                     "token and sentence-transformers cannot add it; use the transformers backend (HFEncoder)"
                 )
+
+    def _check_whitespace(self) -> None:
+        """sentence-transformers up to 5.3 strips every input itself: refuse strip_whitespace=false there."""
+        from importlib import metadata
+
+        version = metadata.version("sentence-transformers")
+        major, minor = (int(part) for part in version.split(".")[:2])
+        if (major, minor) <= (5, 3) and not self.settings.strip_whitespace:
+            raise ConfigError(
+                f"sentence-transformers {version} strips white space from every input text, which "
+                "model.strip_whitespace=false forbids: set model.strip_whitespace=true or use model.backend=hf",
+                field="model.strip_whitespace",
+            )
+
+    def check_prompt(self, prompt: str, *, is_query: bool) -> None:
+        """Nothing to check before loading: sentence-transformers truncates prompt and text together."""
 
     def encode(
         self,
@@ -101,9 +125,12 @@ class SentenceTransformerEncoder:
             raise TypeError("encode takes a sequence of texts, not one string")
         model = self._load()
         model.max_seq_length = self.settings.effective_query_max_length if is_query else self.settings.max_length
+        inputs, prompt_arg = list(texts), prompt or None
+        if self.settings.strip_whitespace:  # what sentence-transformers <= 5.3 did to `prompt + text` itself
+            inputs, prompt_arg = [(prompt + text).strip() for text in texts], None
         vectors = model.encode(
-            list(texts),
-            prompt=prompt or None,
+            inputs,
+            prompt=prompt_arg,
             batch_size=self.settings.batch_size,
             normalize_embeddings=self.settings.normalize,
             show_progress_bar=show_progress,
@@ -122,5 +149,7 @@ class SentenceTransformerEncoder:
         """The settings that change the vectors, plus the backend and resolved device."""
         described = asdict(self.settings)
         described["query_max_length"] = self.settings.effective_query_max_length
-        described.update({"backend": "sentence-transformers", "device": str(self._device)})
+        described.update(
+            {"backend": "sentence-transformers", "device": str(self._device), "kernels": self.kernels.describe()}
+        )
         return described

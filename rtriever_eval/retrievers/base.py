@@ -6,11 +6,22 @@ Knows which retriever kinds exist; the scoring itself lives in bm25.py / dense.p
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 from rtriever_eval.errors import ConfigError
 from rtriever_eval.search import Ranked
 from rtriever_eval.types import DomainData
+
+
+@dataclass(frozen=True)
+class SearchOutcome:
+    """What one domain's search gives: per query (same order as the domain's), the k best (doc id, score);
+    timings in seconds; and counts (documents, distinct texts, how many were encoded this run)."""
+
+    ranked: list[Ranked]
+    timings: dict[str, float] = field(default_factory=dict)
+    counts: dict[str, int | bool] = field(default_factory=dict)
 
 
 class Retriever(Protocol):
@@ -27,8 +38,17 @@ class Retriever(Protocol):
         """Settings that determine the scores, for the results summary."""
         ...
 
-    def search(self, data: DomainData, query_prompt: str, k: int) -> tuple[list[Ranked], dict[str, float]]:
-        """Per query of `data.queries` (same order), the k best (doc id, score); plus timings in seconds."""
+    def identity(self) -> dict[str, Any]:
+        """What the scoring model *is* (a weight folder's content hash, a hub commit; for BM25 its formula),
+        for the results fingerprint."""
+        ...
+
+    def preflight(self, query_prompts: list[str]) -> None:
+        """Raise ConfigError before any work when these prompts or the model's settings cannot work."""
+        ...
+
+    def search(self, data: DomainData, query_prompt: str, k: int) -> SearchOutcome:
+        """Per query of `data.queries` (same order), the k best (doc id, score), with timings and counts."""
         ...
 
 

@@ -23,11 +23,13 @@ from rtriever_eval.cache import (
     model_identity,
     texts_fingerprint,
 )
+from rtriever_eval.dedup import Distinct, group_by_row
 from rtriever_eval.encoders.base import Encoder
 from rtriever_eval.errors import ConfigError
 from rtriever_eval.faults import checkpoint
 from rtriever_eval.instructions import query_prompt as wrap_instruction
-from rtriever_eval.search import Ranked, exact_topk
+from rtriever_eval.retrievers.base import SearchOutcome
+from rtriever_eval.search import Ranked, topk_over_blocks
 from rtriever_eval.types import DomainData
 
 log = logging.getLogger(__name__)
@@ -67,6 +69,7 @@ def encoder_settings(model: Mapping[str, Any]) -> Any:
             max_tokens_per_batch=model.get("max_tokens_per_batch"),
             causal_without_mask=bool(model.get("causal_without_mask", True)),
             cpu_linear=str(model.get("cpu_linear", "auto")),  # type: ignore[arg-type]
+            strip_whitespace=bool(model.get("strip_whitespace", False)),
         )
     except ValueError as exc:
         raise ConfigError(str(exc), field="model") from None
@@ -126,6 +129,15 @@ class DenseRetriever:
         info["cache"] = {"mode": self.cache.mode, **self._last_keys}
         return info
 
+    def identity(self) -> dict[str, Any]:
+        return {"kind": "dense", "weights": self.model_identity}
+
+    def preflight(self, query_prompts: list[str]) -> None:
+        """Load the tokenizer (not the weights) and check the EOS token and that every prompt leaves room."""
+        for prompt in dict.fromkeys(query_prompts):
+            self.encoder.check_prompt(prompt, is_query=True)
+        self.encoder.check_prompt(self.document_prompt, is_query=False)
+
     @property
     def model_identity(self) -> dict[str, Any]:
         """The model's content hash (local folder) or repository and commit (hub); computed once."""
@@ -150,10 +162,19 @@ class DenseRetriever:
             max_length=st.max_length if side == "documents" else st.effective_query_max_length,
             prompt=prompt,
             texts_sha256=texts_fingerprint(pairs),
+            kernels={**self.encoder.kernels.key(), "causal_without_mask": st.causal_without_mask},
+            strip_whitespace=st.strip_whitespace,
         )
 
-    def _info(self, side: str, label: str) -> dict[str, Any]:
-        return {"model": self.name, "path": self.settings.path, "side": side, "label": label}
+    def _info(self, side: str, label: str, distinct: Distinct) -> dict[str, Any]:
+        return {
+            "model": self.name,
+            "path": self.settings.path,
+            "side": side,
+            "label": label,
+            "n_items": distinct.n_items,
+            "n_distinct": distinct.n_distinct,
+        }
 
     def _encode_fn(self, prompt: str, *, is_query: bool) -> Any:
         def encode(texts: Sequence[str]) -> np.ndarray:
@@ -163,46 +184,51 @@ class DenseRetriever:
 
     def embeddings(
         self, side: str, prompt: str, pairs: Sequence[tuple[str, str]], label: str
-    ) -> tuple[ShardedMatrix, EncodeStats]:
-        """Embeddings of ``pairs`` (id, text): cached shards memory-mapped, the missing ones encoded shard by shard."""
-        texts = [t for _, t in pairs]
+    ) -> tuple[ShardedMatrix, Distinct, EncodeStats]:
+        """Vectors of the distinct texts of ``pairs`` (id, text), and which distinct text each pair holds.
+
+        Each distinct text is encoded once (so duplicates share one vector); cached shards are memory-mapped
+        and the missing ones encoded shard by shard. The cache entry is keyed by the (id, text) pairs.
+        """
+        distinct = Distinct.of([t for _, t in pairs])
         key = self.cache_key(side, prompt, pairs) if self.cache.readable else CacheKey({})
         matrix, stats = self.cache.get(
             key,
-            texts,
+            distinct.texts,
             self._encode_fn(prompt, is_query=side == "queries"),
-            info=self._info(side, label),
+            info=self._info(side, label, distinct),
             label=f"{label} {side}",
         )
         if self.cache.readable:
             self._last_keys[f"{side}_key"] = key.digest
             log.info(
-                "%s: %d %s, %d from cache %s, %d encoded",
+                "%s: %d %s (%d distinct texts), %d from cache %s, %d encoded",
                 label,
-                stats.n,
+                distinct.n_items,
                 side,
+                distinct.n_distinct,
                 stats.rows_cached,
                 self.cache.embeddings_dir / key.digest,
                 stats.rows_encoded,
             )
-        return matrix, stats
+        return matrix, distinct, stats
 
-    def _corpus(self, data: DomainData) -> tuple[CacheKey, list[str], str]:
+    def _corpus(self, data: DomainData) -> tuple[CacheKey, Distinct, str]:
         pairs = [(d.id, d.text) for d in data.documents]
         key = self.cache_key("documents", self.document_prompt, pairs)
-        return key, [t for _, t in pairs], f"{data.dataset}/{data.name}"
+        return key, Distinct.of([t for _, t in pairs]), f"{data.dataset}/{data.name}"
 
     def encode_corpus(self, data: DomainData, *, shard_index: int = 0, shard_count: int = 1) -> EncodeStats:
         """Encode and cache the corpus shards numbered ``j`` with ``j % shard_count == shard_index``."""
-        key, texts, label = self._corpus(data)
-        entry = self.cache.entry(key, len(texts), self._info("documents", label))
+        key, distinct, label = self._corpus(data)
+        entry = self.cache.entry(key, distinct.n_distinct, self._info("documents", label, distinct))
         n_shards = entry.n_shards if entry is not None else 0
         mine = [j for j in range(n_shards) if j % shard_count == shard_index]
         stats = self.cache.fill(
             key,
-            texts,
+            distinct.texts,
             self._encode_fn(self.document_prompt, is_query=False),
-            info=self._info("documents", label),
+            info=self._info("documents", label, distinct),
             shards=mine,
             label=f"{label} documents",
         )
@@ -220,17 +246,19 @@ class DenseRetriever:
 
     def require_corpus_cached(self, data: DomainData) -> None:
         """Raise InputError listing the missing shards unless the corpus embeddings are all cached."""
-        key, texts, label = self._corpus(data)
-        self.cache.require_complete(key, len(texts), f"{label} documents")
+        key, distinct, label = self._corpus(data)
+        self.cache.require_complete(key, distinct.n_distinct, f"{label} documents")
 
-    def search(self, data: DomainData, query_prompt: str, k: int) -> tuple[list[Ranked], dict[str, float]]:
+    def search(self, data: DomainData, query_prompt: str, k: int) -> SearchOutcome:
         t0 = time.perf_counter()
         label = f"{data.dataset}/{data.name}"
-        docs, dstats = self.embeddings(
+        docs, doc_rows, dstats = self.embeddings(
             "documents", self.document_prompt, [(d.id, d.text) for d in data.documents], label
         )
         t1 = time.perf_counter()
-        queries, qstats = self.embeddings("queries", query_prompt, [(q.id, q.text) for q in data.queries], label)
+        queries, query_rows, qstats = self.embeddings(
+            "queries", query_prompt, [(q.id, q.text) for q in data.queries], label
+        )
         checkpoint("queries_encoded")
         t2 = time.perf_counter()
         ranked = rank_sharded(
@@ -239,16 +267,27 @@ class DenseRetriever:
             [d.id for d in data.documents],
             k,
             [q.excluded_ids for q in data.queries],
+            doc_rows=doc_rows.inverse,
+            query_rows=query_rows.inverse,
         )
         t3 = time.perf_counter()
-        return ranked, {
-            "encode_corpus_s": t1 - t0,
-            "corpus_cache_hit": float(self.cache.readable and dstats.hit),
-            "corpus_docs_encoded": float(dstats.rows_encoded),
-            "encode_queries_s": t2 - t1,
-            "queries_encoded": float(qstats.rows_encoded),
-            "rank_s": t3 - t2,
-        }
+        return SearchOutcome(
+            ranked,
+            timings={
+                "encode_corpus_s": t1 - t0,
+                "encode_queries_s": t2 - t1,
+                "rank_s": t3 - t2,
+            },
+            counts={
+                "documents": doc_rows.n_items,
+                "distinct_documents": doc_rows.n_distinct,
+                "documents_encoded": dstats.rows_encoded,
+                "queries": query_rows.n_items,
+                "distinct_queries": query_rows.n_distinct,
+                "queries_encoded": qstats.rows_encoded,
+                "corpus_cache_hit": bool(self.cache.readable and dstats.hit),
+            },
+        )
 
 
 def rank_sharded(
@@ -258,20 +297,31 @@ def rank_sharded(
     k: int,
     excluded: Sequence[Collection[str]] | None = None,
     *,
+    doc_rows: np.ndarray | None = None,
+    query_rows: np.ndarray | None = None,
     min_chunk: int = 16384,
 ) -> list[Ranked]:
     """Exact top-k of fp32 dot products, streaming over the document shards (whole shards per block).
 
-    Peak memory is one (query chunk x block) score matrix plus the running top-k, whatever the corpus size;
-    memory-mapped shards are read in place, never copied into one array.
+    ``docs`` holds one row per distinct text; ``doc_rows[i]`` is document ``i``'s row (identity when None),
+    and likewise ``query_rows`` for ``queries``. Each (query text, document text) score is computed once and
+    copied to every document holding that text, so duplicate documents tie exactly and are ordered by
+    trec_eval's rule (doc id descending). Peak memory is one (query chunk x block) score matrix plus the
+    running top-k, whatever the corpus size; memory-mapped shards are read in place, never joined.
     """
     q32 = np.ascontiguousarray(queries, dtype=np.float32)
-    if docs.n != len(doc_ids):
-        raise ValueError(f"{docs.n} document vectors for {len(doc_ids)} ids")
+    rows = np.arange(len(doc_ids), dtype=np.int64) if doc_rows is None else np.asarray(doc_rows, dtype=np.int64)
+    if rows.size != len(doc_ids) or (rows.size and (int(rows.min()) < 0 or int(rows.max()) >= docs.n)):
+        raise ValueError(f"{docs.n} document vectors do not cover the rows of {len(doc_ids)} ids")
+    q_rows = np.arange(q32.shape[0], dtype=np.int64) if query_rows is None else np.asarray(query_rows, dtype=np.int64)
     shard = max(docs.block_rows(), 1)
     chunk = shard * max(1, -(-min_chunk // shard))
+    edges = [*range(0, docs.n, chunk), docs.n]
+    blocks = group_by_row(rows, edges)
 
-    def block(qs: slice, ds: slice) -> np.ndarray:
-        return docs.dot_t(q32[qs], ds)
+    def block(qs: slice, j: int) -> np.ndarray:
+        wanted, pos = np.unique(q_rows[qs], return_inverse=True)
+        scores = docs.dot_t(q32[wanted], slice(edges[j], edges[j + 1]))
+        return scores[np.ix_(pos.ravel(), rows[blocks[j]] - edges[j])]
 
-    return exact_topk(block, q32.shape[0], doc_ids, k, excluded, doc_chunk=chunk)
+    return topk_over_blocks(block, q_rows.size, doc_ids, k, blocks, excluded)

@@ -10,7 +10,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from rtriever_eval.errors import ConfigError
-from rtriever_eval.search import Ranked, exact_topk
+from rtriever_eval.retrievers.base import SearchOutcome
+from rtriever_eval.search import exact_topk
 from rtriever_eval.types import DomainData
 
 FLAVOURS = ("lucene", "bright")
@@ -22,9 +23,7 @@ class SparseRetriever:
     def __init__(self, model: Mapping[str, Any]) -> None:
         flavour = str(model.get("flavour", "lucene"))
         if flavour not in FLAVOURS:
-            raise ConfigError(
-                f"unknown BM25 flavour {flavour!r}; valid: {', '.join(FLAVOURS)}", field="model.flavour"
-            )
+            raise ConfigError(f"unknown BM25 flavour {flavour!r}; valid: {', '.join(FLAVOURS)}", field="model.flavour")
         self.name = str(model["name"])
         self.flavour = flavour
         self.k1 = float(model.get("k1", 0.9))
@@ -45,7 +44,13 @@ class SparseRetriever:
         info.update(self._new_index().describe())
         return info
 
-    def search(self, data: DomainData, query_prompt: str, k: int) -> tuple[list[Ranked], dict[str, float]]:
+    def identity(self) -> dict[str, Any]:
+        return {"kind": "bm25", "implementation": type(self._new_index()).__name__}
+
+    def preflight(self, query_prompts: list[str]) -> None:
+        """BM25 takes no prompt and loads nothing: nothing can fail before the data is read."""
+
+    def search(self, data: DomainData, query_prompt: str, k: int) -> SearchOutcome:
         t0 = time.perf_counter()
         index = self._new_index()
         doc_ids = [d.id for d in data.documents]
@@ -69,4 +74,5 @@ class SparseRetriever:
             # Lucene/Anserini return matching documents only; BRIGHT's code keeps zero scores to fill the top k.
             ranked = [[(d, s) for d, s in r if s > 0.0] for r in ranked]
         t2 = time.perf_counter()
-        return ranked, {"index_s": t1 - t0, "search_s": t2 - t1}
+        counts: dict[str, int | bool] = {"documents": len(doc_ids), "queries": len(texts)}
+        return SearchOutcome(ranked, {"index_s": t1 - t0, "search_s": t2 - t1}, counts)

@@ -175,9 +175,7 @@ def test_read_qrels_non_integer_grade(tmp_path: Path, grade: str) -> None:
     _assert_names(info.value, path, 2, "rel")
 
 
-@pytest.mark.parametrize(
-    ("line", "field"), [("q1 0 d2", "rel"), ("q1 0", "docid"), ("q1 0 d2 1 extra", "rel")]
-)
+@pytest.mark.parametrize(("line", "field"), [("q1 0 d2", "rel"), ("q1 0", "docid"), ("q1 0 d2 1 extra", "rel")])
 def test_read_qrels_wrong_field_count(tmp_path: Path, line: str, field: str) -> None:
     path = _write(tmp_path, "qrels.txt", f"q1 0 d1 1\n{line}\n")
     with pytest.raises(InputError) as info:
@@ -312,9 +310,7 @@ _ids = st.text(alphabet="abcdXYZ019-_.#:/é", min_size=1, max_size=6).filter(lam
         max_size=4,
     )
 )
-def test_round_trip_float32_exact(
-    tmp_path_factory: pytest.TempPathFactory, run: dict[str, dict[str, float]]
-) -> None:
+def test_round_trip_float32_exact(tmp_path_factory: pytest.TempPathFactory, run: dict[str, dict[str, float]]) -> None:
     path = tmp_path_factory.mktemp("rt") / "run.trec"
     write_run(path, run, "rt")
     back = read_run(path)

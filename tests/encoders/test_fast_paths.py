@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from rtriever_eval.encoders import EncoderSettings, HFEncoder
-from rtriever_eval.encoders.cpu_linear import OneDNNLinear, use_onednn_linear
+from rtriever_eval.encoders import EncoderSettings, HFEncoder, kernels
+from rtriever_eval.encoders.kernels import OneDNNLinear, choose_cpu_linear
 from rtriever_eval.testing import BIOLOGY_QUERY_PROMPT, minilm_path
 
 MakeEncoder = Callable[..., HFEncoder]
@@ -80,6 +80,7 @@ def test_minilm_keeps_its_mask_and_onednn_matches_torch() -> None:
         described = encoder.describe()
         assert described["unmasked_causal_batches"] is False  # BERT attends both ways
         assert described["onednn_linear"] is (cpu_linear == "onednn" and torch.backends.mkldnn.is_available())
+        assert described["kernels"]["linear"] == ("onednn" if described["onednn_linear"] else "torch")
     np.testing.assert_allclose(out["onednn"], out["torch"], atol=1e-6)
 
 
@@ -96,14 +97,33 @@ def test_onednn_mode_only_touches_float32_cpu_linears() -> None:
     torch.testing.assert_close(other, torch.relu(x))
 
 
-@pytest.mark.parametrize("requested", ["torch", "auto", "onednn"])
-def test_use_onednn_linear_decision(requested: str) -> None:
-    decided = use_onednn_linear(requested, 64, 128)  # type: ignore[arg-type]
-    assert isinstance(decided, bool)
-    if requested == "torch":
-        assert decided is False
-    if requested == "onednn":
-        assert decided is torch.backends.mkldnn.is_available()
+CPU = torch.device("cpu")
+
+
+def test_cpu_linear_is_decided_by_setting_and_hardware(monkeypatch: pytest.MonkeyPatch) -> None:
+    onednn = torch.backends.mkldnn.is_available()
+    assert choose_cpu_linear("torch", CPU, "float32")[0] == "torch"
+    assert choose_cpu_linear("onednn", CPU, "float32")[0] == ("onednn" if onednn else "torch")
+    assert choose_cpu_linear("onednn", CPU, "bfloat16")[0] == "torch"  # float32 linears only
+    assert choose_cpu_linear("onednn", torch.device("cuda"), "float32")[0] == "torch"
+    monkeypatch.setattr(kernels, "cpu_info", lambda: ("AuthenticAMD", frozenset({"avx2", "avx512f"})))
+    assert choose_cpu_linear("auto", CPU, "float32")[0] == ("onednn" if onednn else "torch")
+    for vendor, flags in (("AuthenticAMD", {"avx2"}), ("GenuineIntel", {"avx2", "avx512f"})):
+        monkeypatch.setattr(kernels, "cpu_info", lambda v=vendor, f=flags: (v, frozenset(f)))
+        assert choose_cpu_linear("auto", CPU, "float32")[0] == "torch"
+    with pytest.raises(ValueError, match="cpu_linear"):
+        choose_cpu_linear("mkl", CPU, "float32")
+
+
+def test_cpu_linear_never_looks_at_a_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The choice is a pure function of setting and hardware: a stopwatch that lies changes nothing."""
+    import time
+
+    expected = {mode: choose_cpu_linear(mode, CPU, "float32") for mode in ("auto", "onednn", "torch")}
+    ticks = iter(range(10**6))
+    monkeypatch.setattr(time, "perf_counter", lambda: float(next(ticks)) ** 3)
+    monkeypatch.setattr(time, "time", lambda: float(next(ticks)) ** 3)
+    assert {mode: choose_cpu_linear(mode, CPU, "float32") for mode in expected} == expected
 
 
 @pytest.mark.parametrize("cpu_linear", ["torch", "onednn"])

@@ -12,6 +12,7 @@ import torch
 
 from rtriever_eval.encoders import Encoder, EncoderSettings, HFEncoder
 from rtriever_eval.encoders.hf import plan_batches
+from rtriever_eval.errors import ConfigError
 from rtriever_eval.testing import BIOLOGY_QUERY_PROMPT, QWEN_EOS_TOKEN_ID, synthetic_words
 
 MakeEncoder = Callable[..., HFEncoder]
@@ -114,7 +115,7 @@ def test_truncation_keeps_prompt_and_cuts_text_tail(make_encoder: MakeEncoder, t
 
 def test_prompt_that_does_not_fit_is_an_error(make_encoder: MakeEncoder) -> None:
     encoder = make_encoder("plain", max_length=10)
-    with pytest.raises(ValueError, match="prompt does not fit"):
+    with pytest.raises(ConfigError, match="prompt does not fit"):
         encoder.tokenize(["some text"], BIOLOGY_QUERY_PROMPT, is_query=True)
 
 
@@ -226,3 +227,14 @@ def test_progress_bar_path(make_encoder: MakeEncoder, texts: list[str]) -> None:
     quiet = make_encoder(batch_size=2).encode(texts, is_query=False, show_progress=False)
     shown = make_encoder(batch_size=2).encode(texts, is_query=False, show_progress=True)
     np.testing.assert_allclose(quiet, shown, atol=1e-6)
+
+
+def test_strip_whitespace_strips_prompt_and_text_as_old_sentence_transformers_did(make_encoder: MakeEncoder) -> None:
+    texts = ["  padded text  \n", "\tplain", "none"]
+    keep = make_encoder("plain")
+    strip = make_encoder("plain", strip_whitespace=True)
+    assert strip.tokenize(texts, "", is_query=False) == keep.tokenize([t.strip() for t in texts], "", is_query=False)
+    assert keep.tokenize(texts, "", is_query=False) != strip.tokenize(texts, "", is_query=False)
+    prompt = "Query: "  # a trailing space survives: only the ends of prompt + text are stripped
+    got = strip.tokenize(texts, prompt, is_query=True)
+    assert got == keep.tokenize([(prompt + t).strip()[len(prompt) :] for t in texts], prompt, is_query=True)

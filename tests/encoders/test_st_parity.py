@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from rtriever_eval.encoders import EncoderSettings, HFEncoder
+from rtriever_eval.errors import ConfigError
 from rtriever_eval.testing import BIOLOGY_QUERY_PROMPT, minilm_path, synthetic_words
 
 st = pytest.importorskip("sentence_transformers")
@@ -128,5 +129,5 @@ def test_sentence_transformer_encoder_refuses_append_eos_it_cannot_apply(tiny_qw
     from rtriever_eval.encoders.st_backend import SentenceTransformerEncoder
 
     settings = EncoderSettings(path=str(tiny_qwen_plain), append_eos=True, device="cpu")
-    with pytest.raises(ValueError, match="append_eos"):
+    with pytest.raises(ConfigError, match="append_eos"):
         SentenceTransformerEncoder(settings).encode(["text"], is_query=False)

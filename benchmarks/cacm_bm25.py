@@ -116,7 +116,7 @@ def evaluate(
 
 def run_flavour(name: str, cacm: Cacm, *, exact_lengths: bool = False) -> dict[str, float]:
     """Index, search (top 1000) and evaluate one BM25 flavour ("lucene" or "bright"), with timings."""
-    from rtriever_eval.retrievers.bm25 import BrightBM25, LuceneBM25
+    from rtriever_eval.retrievers.bm25_scoring import BrightBM25, LuceneBM25
 
     retriever: LuceneBM25 | BrightBM25 = (
         LuceneBM25(k1=0.9, b=0.4, exact_lengths=exact_lengths) if name == "lucene" else BrightBM25(k1=0.9, b=0.4)

@@ -19,7 +19,7 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
-from rtriever_eval.data.bright import BRIGHT_DOMAINS
+from rtriever_eval.registry import BRIGHT_DOMAINS
 
 DOMAINS = list(BRIGHT_DOMAINS)
 

@@ -46,7 +46,6 @@ import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -260,32 +259,31 @@ def evaluate_aspects(
     return EvalResult(per_query=per_query, summary=summary)
 
 
-def aspect_settings(dataset: Mapping[str, Any]) -> tuple[tuple[str, ...], float]:
-    """The aspect measures and α a dataset config asks for (defaults when unset); ConfigError when invalid."""
-    raw = dataset.get("aspect_metrics")
-    measures = tuple(str(m) for m in raw) if raw is not None else DEFAULT_ASPECT_MEASURES
+def aspect_settings(measures: Sequence[str] | None, alpha: float | None) -> tuple[tuple[str, ...], float]:
+    """The aspect measures and α asked for (defaults when None); ConfigError when invalid."""
+    names = tuple(str(m) for m in measures) if measures is not None else DEFAULT_ASPECT_MEASURES
     try:
-        _parse_all(measures)
+        _parse_all(names)
     except ValueError as exc:
         raise ConfigError(str(exc), field="dataset.aspect_metrics") from None
-    raw_alpha = dataset.get("aspect_alpha")
     try:
-        alpha = _check_alpha(DEFAULT_ALPHA if raw_alpha is None else float(raw_alpha))
+        checked = _check_alpha(DEFAULT_ALPHA if alpha is None else float(alpha))
     except (TypeError, ValueError) as exc:
         raise ConfigError(str(exc), field="dataset.aspect_alpha") from None
-    return measures, alpha
+    return names, checked
 
 
-def with_aspect_metrics(result: EvalResult, data: DomainData, run: Run, dataset: Mapping[str, Any]) -> EvalResult:
-    """`result` with the dataset's aspect-aware measures added as per-query columns and summary entries.
-
-    Returns `result` itself when `data` has no aspect annotations.
+def with_aspect_metrics(
+    result: EvalResult, data: DomainData, run: Run, measures: Sequence[str] | None, alpha: float | None
+) -> EvalResult:
+    """`result` with the aspect-aware `measures` (defaults when None) added as per-query columns and summary
+    entries. Returns `result` itself when `data` has no aspect annotations.
     """
     annotations: AspectAnnotations | None = data.aspects
     if annotations is None:
         return result
-    measures, alpha = aspect_settings(dataset)
-    extra = evaluate_aspects(data.qrels, annotations, run, measures, alpha=alpha)
+    names, checked = aspect_settings(measures, alpha)
+    extra = evaluate_aspects(data.qrels, annotations, run, names, alpha=checked)
     clash = sorted(set(extra.per_query.columns) & set(result.per_query.columns))
     if clash:
         raise ConfigError(f"measure {clash[0]!r} is asked for twice", field="dataset.aspect_metrics")

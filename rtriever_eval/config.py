@@ -1,118 +1,30 @@
-"""Structured-config schemas registered in Hydra's ConfigStore, so a typo or a wrong type fails at compose time.
+"""Hydra glue: the settings dataclasses registered as ConfigStore schemas (a typo or a wrong type fails at compose
+time), the resolvers the YAML uses, and turning a composed config into typed settings.
 
-Values live in the YAML files under conf/; these dataclasses only fix which keys exist and their types.
+Values live in the YAML files under conf/; the dataclasses in settings.py fix which keys exist, their types and
+defaults. Nothing here runs a model or reads data.
 """
 
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
-from omegaconf import MISSING, OmegaConf
+from omegaconf import DictConfig, OmegaConf
+
+from rtriever_eval.errors import ConfigError
+from rtriever_eval.settings import (
+    BM25Settings,
+    DatasetSettings,
+    DenseSettings,
+    EvaluateSettings,
+    InstructionSettings,
+)
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 CONF_DIR = PACKAGE_DIR / "conf"
-
-
-@dataclass
-class BM25Config:
-    name: str = MISSING
-    kind: str = "bm25"
-    flavour: str = "lucene"
-    k1: float = 0.9
-    b: float = 0.4
-    query_chunk: int = 64
-
-
-@dataclass
-class DenseConfig:
-    name: str = MISSING
-    kind: str = "dense"
-    path: str = MISSING
-    revision: str | None = None
-    backend: str = "hf"
-    dtype: str = "bfloat16"
-    max_length: int = 512
-    query_max_length: int | None = None
-    batch_size: int = 16
-    pooling: str = "last_token"
-    padding_side: str = "left"
-    append_eos: bool = False
-    eos_token: str | None = None
-    normalize: bool = True
-    query_template: str | None = "Instruct: {instruction}\nQuery:"
-    document_prompt: str = ""
-    device: str | None = None
-    attn_implementation: str | None = None
-    trust_remote_code: bool = False
-    max_tokens_per_batch: int | None = None
-    causal_without_mask: bool = True
-    cpu_linear: str = "auto"
-    strip_whitespace: bool = False
-
-
-@dataclass
-class DatasetConfig:
-    name: str = MISSING
-    format: str = MISSING
-    path: str | None = None
-    hub_id: str | None = None
-    revision: str | None = None
-    long_documents: bool = False
-    query_source: str = "examples"
-    query_field: str = "query"
-    oracle: bool = False  # a query field written with the gold documents in view (examples' reasoning)
-    qrels_split: str = "test"
-    domains: list[str] | None = None
-    aspect_metrics: list[str] | None = None  # datasets with aspect annotations (bright_pro); None: the defaults
-    aspect_alpha: float = 0.5
-
-
-@dataclass
-class InstructionsConfig:
-    name: str = MISSING
-    default: str | None = None
-    templates: dict[str, str] = field(default_factory=dict)
-    long_templates: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass
-class PathsConfig:
-    results_dir: str = "results"
-    cache_dir: str = ".cache/rtriever"
-
-
-@dataclass
-class CacheConfig:
-    mode: str = "readwrite"
-    shard_size: int = 4096
-
-
-@dataclass
-class ShardConfig:
-    index: int = 0
-    count: int = 1
-
-
-@dataclass
-class EvaluateConfig:
-    model: Any = MISSING
-    dataset: DatasetConfig = MISSING
-    instructions: InstructionsConfig = MISSING
-    paths: PathsConfig = field(default_factory=PathsConfig)
-    experiment_name: str = "default"
-    run_name: str = MISSING
-    domains: list[str] | None = None
-    top_k: int = 1000
-    metrics: list[str] = field(default_factory=lambda: ["nDCG@10", "R@10", "R@100", "R@1000", "RR", "AP"])
-    overwrite: bool = False
-    print_report: bool = True
-    stage: str = "all"
-    shard: ShardConfig = field(default_factory=ShardConfig)
-    cache: CacheConfig = field(default_factory=CacheConfig)
 
 
 def _pkg_path(rel: str) -> str:
@@ -150,8 +62,25 @@ def register_configs() -> None:
         category=UserWarning,
     )
     cs = ConfigStore.instance()
-    cs.store(name="evaluate_schema", node=EvaluateConfig)
-    cs.store(group="model", name="bm25_schema", node=BM25Config)
-    cs.store(group="model", name="dense_schema", node=DenseConfig)
-    cs.store(group="dataset", name="dataset_schema", node=DatasetConfig)
-    cs.store(group="instructions", name="instructions_schema", node=InstructionsConfig)
+    cs.store(name="evaluate_schema", node=EvaluateSettings)
+    cs.store(group="model", name="bm25_schema", node=BM25Settings)
+    cs.store(group="model", name="dense_schema", node=DenseSettings)
+    cs.store(group="dataset", name="dataset_schema", node=DatasetSettings)
+    cs.store(group="instructions", name="instructions_schema", node=InstructionSettings)
+
+
+def to_settings(cfg: DictConfig) -> EvaluateSettings:
+    """The composed job config as typed settings (every default from settings.py); ConfigError on a bad value."""
+    try:
+        settings = OmegaConf.to_object(cfg)
+    except ConfigError:
+        raise
+    except Exception as exc:  # omegaconf's validation errors: name the key, drop the traceback
+        raise ConfigError(" ".join(str(exc).split())) from None
+    if not isinstance(settings, EvaluateSettings):
+        raise ConfigError("the config is not an rtriever-eval job config (no evaluate_schema)")
+    if not isinstance(settings.model, BM25Settings | DenseSettings):
+        raise ConfigError(
+            "model config lacks a schema: its defaults list must name bm25_schema or dense_schema", field="model"
+        )
+    return settings

@@ -7,13 +7,14 @@ nothing of how the work is done once the checks pass.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 from rtriever_eval.aspect_metrics import aspect_settings, parse_aspect_measure
 from rtriever_eval.data.loading import check_files
 from rtriever_eval.errors import ConfigError
 from rtriever_eval.evaluation import parse_measure
+from rtriever_eval.registry import Track, benchmark
+from rtriever_eval.settings import DatasetSettings, DenseSettings, EvaluateSettings, ModelSettings
 
 ORACLE_FIELDS = ("reasoning",)
 """Query fields written by BRIGHT's annotators after they saw the gold documents: queries from them are oracles."""
@@ -39,10 +40,10 @@ def check_metrics(metrics: Sequence[str], top_k: int) -> None:
             )
 
 
-def check_aspect_metrics(dataset: Mapping[str, Any], top_k: int) -> None:
-    if dataset.get("format") != "bright_pro":
+def check_aspect_metrics(dataset: DatasetSettings, top_k: int) -> None:
+    if benchmark(dataset.benchmark).loader != "bright_pro":
         return
-    measures, _ = aspect_settings(dataset)
+    measures, _ = aspect_settings(dataset.aspect_metrics, dataset.aspect_alpha)
     for name in measures:
         k = parse_aspect_measure(name).k
         if k > top_k:
@@ -52,9 +53,9 @@ def check_aspect_metrics(dataset: Mapping[str, Any], top_k: int) -> None:
             )
 
 
-def check_query_template(model: Mapping[str, Any]) -> None:
-    template = model.get("query_template")
-    if model.get("kind") == "dense" and template and "{instruction}" not in str(template):
+def check_query_template(model: ModelSettings) -> None:
+    template = model.query_template if isinstance(model, DenseSettings) else None
+    if template and "{instruction}" not in template:
         raise ConfigError(
             f"query template {template!r} has no '{{instruction}}' placeholder (set model.query_template=null "
             "for a model that takes no instruction)",
@@ -62,18 +63,16 @@ def check_query_template(model: Mapping[str, Any]) -> None:
         )
 
 
-def check_oracle(dataset: Mapping[str, Any], run_name: str) -> None:
+def check_oracle(dataset: DatasetSettings, run_name: str) -> None:
     """A query field written with the gold documents in view runs only as an explicitly labelled oracle."""
-    oracle_field = str(dataset.get("query_field", "query")) in ORACLE_FIELDS
-    labelled = bool(dataset.get("oracle", False))
-    if oracle_field and not labelled:
+    if dataset.query_field in ORACLE_FIELDS and not dataset.oracle:
         raise ConfigError(
-            f"dataset.query_field={dataset.get('query_field')}: BRIGHT's annotators wrote that field after seeing "
+            f"dataset.query_field={dataset.query_field}: BRIGHT's annotators wrote that field after seeing "
             "the gold documents, so using it as the query is an oracle, not a baseline. Run it as a labelled "
             "oracle with dataset.oracle=true (experiment/query_variant=examples_reasoning does)",
             field="dataset.query_field",
         )
-    if labelled and "oracle" not in run_name.lower():
+    if dataset.oracle and "oracle" not in run_name.lower():
         raise ConfigError(
             f"dataset.oracle=true but the run name {run_name!r} does not say so: name it, e.g. "
             f"run_name={run_name}-ORACLE",
@@ -81,11 +80,10 @@ def check_oracle(dataset: Mapping[str, Any], run_name: str) -> None:
         )
 
 
-def check_run(cfg: Mapping[str, Any], domains: Sequence[str]) -> None:
+def check_run(settings: EvaluateSettings, domains: Sequence[str], track: Track) -> None:
     """All the checks that need no model and no data beyond file names."""
-    top_k = int(cfg["top_k"])
-    check_metrics([str(m) for m in cfg["metrics"]], top_k)
-    check_aspect_metrics(cfg["dataset"], top_k)
-    check_query_template(cfg["model"])
-    check_oracle(cfg["dataset"], str(cfg["run_name"]))
-    check_files(cfg["dataset"], domains)
+    check_metrics(list(settings.metrics or track.metrics), settings.top_k)
+    check_aspect_metrics(settings.dataset, settings.top_k)
+    check_query_template(settings.model)
+    check_oracle(settings.dataset, settings.run_name)
+    check_files(settings.dataset, domains)

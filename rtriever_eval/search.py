@@ -8,10 +8,21 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 
 Ranked = list[tuple[str, float]]
+
+
+@dataclass(frozen=True)
+class SearchOutcome:
+    """What one domain's search gives: per query (same order as the domain's), the k best (doc id, score);
+    timings in seconds; and counts (documents, distinct texts, how many were encoded this run)."""
+
+    ranked: list[Ranked]
+    timings: dict[str, float] = field(default_factory=dict)
+    counts: dict[str, int | bool] = field(default_factory=dict)
 
 
 def descending_id_order(doc_ids: Sequence[str]) -> np.ndarray:

@@ -259,22 +259,22 @@ def _domain(aspects: dict[str, tuple[Aspect, ...]] | None) -> DomainData:
 
 def test_with_aspect_metrics_adds_columns_beside_the_standard_ones() -> None:
     base = evaluate(QRELS, RUN, ("nDCG@10", "R@10"))
-    out = with_aspect_metrics(base, _domain(ASPECTS), RUN, {"aspect_metrics": ["alpha-nDCG@3"], "aspect_alpha": 0.5})
+    out = with_aspect_metrics(base, _domain(ASPECTS), RUN, ["alpha-nDCG@3"], 0.5)
     assert list(out.per_query.columns) == ["nDCG@10", "R@10", "alpha-nDCG@3"]
     assert out.summary["alpha-nDCG@3"] == pytest.approx(0.7549177, abs=1e-7)
     assert out.summary["nDCG@10"] == base.summary["nDCG@10"]
     assert list(base.per_query.columns) == ["nDCG@10", "R@10"]  # the input result is untouched
     # defaults when the config says nothing; no annotations -> the same object back
-    assert set(with_aspect_metrics(base, _domain(ASPECTS), RUN, {}).summary) >= set(DEFAULT_ASPECT_MEASURES)
-    assert with_aspect_metrics(base, _domain(None), RUN, {}) is base
+    assert set(with_aspect_metrics(base, _domain(ASPECTS), RUN, None, None).summary) >= set(DEFAULT_ASPECT_MEASURES)
+    assert with_aspect_metrics(base, _domain(None), RUN, None, None) is base
 
 
 def test_aspect_settings_from_config() -> None:
-    assert aspect_settings({}) == (DEFAULT_ASPECT_MEASURES, 0.5)
-    assert aspect_settings({"aspect_metrics": ["A-Recall@5"], "aspect_alpha": 0.25}) == (("A-Recall@5",), 0.25)
+    assert aspect_settings(None, None) == (DEFAULT_ASPECT_MEASURES, 0.5)
+    assert aspect_settings(["A-Recall@5"], 0.25) == (("A-Recall@5",), 0.25)
     with pytest.raises(ConfigError, match=r"dataset\.aspect_metrics"):
-        aspect_settings({"aspect_metrics": ["alpha-ndcg@10"]})
+        aspect_settings(["alpha-ndcg@10"], None)
     with pytest.raises(ConfigError, match=r"dataset\.aspect_alpha"):
-        aspect_settings({"aspect_alpha": -0.1})
+        aspect_settings(None, -0.1)
     with pytest.raises(ConfigError, match=r"dataset\.aspect_metrics"):
-        aspect_settings({"aspect_metrics": []})
+        aspect_settings([], None)

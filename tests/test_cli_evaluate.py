@@ -12,6 +12,7 @@ import pytest
 
 from rtriever_eval.data.trec import read_run
 from rtriever_eval.evaluation import evaluate
+from rtriever_eval.settings import DatasetSettings
 
 BIN = Path(sys.executable).parent
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
@@ -75,7 +76,7 @@ def test_quickstart_prints_the_table_and_writes_contract_files(
         from rtriever_eval.data.loading import load_domain
 
         cfg = data["config"]
-        domain = load_domain(cfg["dataset"], data["domain"])
+        domain = load_domain(DatasetSettings(**cfg["dataset"]), data["domain"])
         again = evaluate(domain.qrels, read_run(s.parent / "run.trec"), tuple(METRICS))
         for m in METRICS:
             assert abs(again.summary[m] - data["metrics"][m]) < 1e-9
@@ -89,7 +90,7 @@ def test_exclusions_never_appear_in_the_run(
     from rtriever_eval.data.loading import load_domain
 
     summary = json.loads(next(results.glob("quickstart/bm25/sample/leetcode/summary.json")).read_text())
-    data = load_domain(summary["config"]["dataset"], "leetcode")
+    data = load_domain(DatasetSettings(**summary["config"]["dataset"]), "leetcode")
     run = read_run(next(results.glob("quickstart/bm25/sample/leetcode/run.trec")))
     excluded = {q.id: q.excluded_ids for q in data.queries}
     assert any(excluded.values())

@@ -22,7 +22,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, OmegaConf
 
 from rtriever_eval.config import CONF_DIR, register_configs
-from rtriever_eval.data.bright import BRIGHT_DOMAINS, REASONING_SOURCES
+from rtriever_eval.registry import REASONING_SOURCES
 
 register_configs()
 
@@ -116,7 +116,7 @@ def test_experiment_composes_as_a_multirun_with_distinct_run_names(experiment: s
     assert len(set(names)) == len(names), f"two variants would share a results folder: {sorted(names)}"
     for job in jobs:
         assert job.experiment_name == experiment and job.dataset.name == "bright"
-        assert job.domains is None and list(job.dataset.domains) == list(BRIGHT_DOMAINS)
+        assert job.domains is None and job.dataset.benchmark == "bright"
         OmegaConf.to_container(job, resolve=True)  # every interpolation resolves
 
 

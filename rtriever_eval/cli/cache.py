@@ -14,7 +14,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from rtriever_eval.cache import CacheEntry, EmbeddingCache, default_cache_dir, remove_entry, sha256_file
+from rtriever_eval.cache import CacheEntry, EmbeddingCache, default_cache_dir, remove_entry
+from rtriever_eval.cache.identity import sha256_file
 from rtriever_eval.cli.common import fail
 from rtriever_eval.errors import InputError
 

@@ -28,10 +28,10 @@ register_configs()
 
 
 def _print_report(results_dir: str | Path, experiment: str) -> None:
-    from rtriever_eval.provenance import safe_component
     from rtriever_eval.reporting.tables import build_reports
+    from rtriever_eval.results import experiment_folder
 
-    folder = Path(results_dir) / safe_component(experiment)
+    folder = experiment_folder(results_dir, experiment)
     try:
         text, files = build_reports(folder)
     except InputError as exc:
@@ -51,15 +51,17 @@ class ReportCallback(Callback):
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="evaluate")
 def _app(cfg: DictConfig) -> None:
-    from rtriever_eval.pipeline import check_stage, run_encoding, run_evaluation
+    from rtriever_eval.config import to_settings
+    from rtriever_eval.pipeline import run_encoding, run_evaluation
 
     stage = "all"
     try:
-        stage = check_stage(cfg)
+        settings = to_settings(cfg)
+        stage = settings.stage
         if stage == "encode":
-            run_encoding(cfg)
+            run_encoding(settings)
         else:
-            run_evaluation(cfg)
+            run_evaluation(settings)
     except InputError as exc:
         fail(str(exc))
     except OSError as exc:  # disk full, read-only folder, ...: atomic writes left earlier results intact

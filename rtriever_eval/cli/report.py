@@ -1,6 +1,6 @@
 """`rtriever-report RESULTS_DIR`: comparison tables (Markdown, CSV, LaTeX) from a results folder.
 
-Reads summary.json files (and per_query.tsv with --baseline); prints the Markdown tables.
+Reads a results tree through results.py (per-query values too with --baseline); prints the Markdown tables.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from pathlib import Path
 
 from rtriever_eval.cli.common import fail
 from rtriever_eval.errors import InputError
+from rtriever_eval.results import SUMMARY_FILE
 
 
 def _check_references(names: list[str], tolerance: float | None) -> None:
@@ -28,7 +29,7 @@ def _check_references(names: list[str], tolerance: float | None) -> None:
 
 def _references_and_plots(args: argparse.Namespace, out_dir: Path) -> None:
     """--compare-to tables (printed, compare_<ref>.md/.csv) and, unless --no-plots, the figures, in out_dir."""
-    from rtriever_eval.reporting.tables import collect_summaries
+    from rtriever_eval.results import collect_summaries
 
     df = collect_summaries(args.results_dir)
     if args.compare_to:
@@ -49,7 +50,7 @@ def _references_and_plots(args: argparse.Namespace, out_dir: Path) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="rtriever-report", description=__doc__.splitlines()[0])
-    parser.add_argument("results_dir", help="a results folder (any level: all summary.json files below it)")
+    parser.add_argument("results_dir", help=f"a results folder (any level: all {SUMMARY_FILE} files below it)")
     parser.add_argument("--metric", default="nDCG@10", help="metric in ir_measures spelling (default nDCG@10)")
     parser.add_argument("--out", default=None, help="where to write tables (default RESULTS_DIR/report)")
     parser.add_argument(

@@ -17,29 +17,6 @@ from rtriever_eval.types import Document, DomainData, Query
 
 log = logging.getLogger(__name__)
 
-BRIGHT_DOMAINS = (
-    "biology",
-    "earth_science",
-    "economics",
-    "psychology",
-    "robotics",
-    "stackoverflow",
-    "sustainable_living",
-    "leetcode",
-    "pony",
-    "aops",
-    "theoremqa_questions",
-    "theoremqa_theorems",
-)
-LONG_DOMAINS = (*BRIGHT_DOMAINS[:7], "pony")
-REASONING_SOURCES = (
-    "gpt4_reason",
-    "claude-3-opus_reason",
-    "llama3-70b_reason",
-    "Gemini-1.0_reason",
-    "grit_reason",
-)
-
 Rows = Iterable[tuple[int, dict[str, Any]]]
 
 

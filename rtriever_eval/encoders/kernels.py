@@ -1,5 +1,5 @@
-"""Which kernels an encoder runs on (device, attention, float32 CPU linears), decided from the settings and the
-hardware only, never from a stopwatch; and the oneDNN linear swap itself, scoped to a ``with`` block.
+"""Which kernels an encoder runs on (device, attention, float32 CPU linears, unmasked causal batches), decided from
+the settings, the hardware and the model only, never from a stopwatch; and the oneDNN linear swap itself.
 
 Knows nothing of tokenisers, batching or caches. Two kernels give vectors that differ in the last bits, so the
 decision is recorded in summaries and is part of the embedding cache key (see ``Kernels.key``).
@@ -136,6 +136,52 @@ def choose_kernels(*, device: str | None, attn_implementation: str | None, dtype
     attention = resolve_attn_implementation(attn_implementation, resolved, dtype)
     linear, reason = choose_cpu_linear(cpu_linear, resolved, dtype)
     return Kernels(str(resolved), attention, linear, reason)
+
+
+def kernels_of(model: Any, settings: Any) -> Kernels:
+    """The kernels of an encoder: those of an injected ready model (its device, dtype and attention), else the
+    ones ``choose_kernels`` picks from the settings."""
+    if model is not None:
+        param = next(model.parameters())
+        return choose_kernels(
+            device=str(param.device),
+            attn_implementation=str(getattr(model.config, "_attn_implementation", None) or "unknown"),
+            dtype=str(param.dtype).removeprefix("torch."),
+            cpu_linear=settings.cpu_linear,
+        )
+    return choose_kernels(
+        device=settings.device,
+        attn_implementation=settings.attn_implementation,
+        dtype=settings.dtype,
+        cpu_linear=settings.cpu_linear,
+    )
+
+
+def is_causal(model: Any, device: torch.device) -> bool:
+    """Whether ``model`` attends causally, so right-padded batches can run without an attention mask: under
+    causal attention no real token can see a padding token after it, and sdpa can use its fused causal kernel.
+
+    True only when no attention module declares ``is_causal=False`` and a probe on fixed seeded data shows it:
+    two rows sharing a prefix but not a suffix, run together without a mask, must give the prefix the same
+    hidden states (a model that attends both ways would mix the suffixes in). The same answer on every run.
+    """
+    if any(getattr(module, "is_causal", None) is False for module in model.modules()):
+        return False
+    vocab = int(model.get_input_embeddings().weight.shape[0])
+    generator = torch.Generator().manual_seed(0)
+    ids = torch.randint(0, vocab, (2, 12), generator=generator)
+    ids[1, :8] = ids[0, :8]
+    try:
+        with torch.inference_mode():
+            output = model(input_ids=ids.to(device))
+    except Exception as error:  # a model whose forward wants a mask: keep the masked path
+        logger.debug("no-mask probe failed (%s); using attention masks", error)
+        return False
+    hidden = (output.last_hidden_state if hasattr(output, "last_hidden_state") else output[0]).to(torch.float32)
+    a, b = hidden[0, :8], hidden[1, :8]
+    gap = float((a - b).norm() / a.norm().clamp(min=1e-12))
+    logger.debug("causal probe gap %.2e", gap)
+    return gap < 1e-3
 
 
 def _onednn_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:

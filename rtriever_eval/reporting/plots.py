@@ -18,7 +18,10 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from rtriever_eval.errors import InputError
-from rtriever_eval.reporting.tables import AVG, comparison_table, metric_slug, run_labels, safe_stem
+from rtriever_eval.provenance import safe_component
+from rtriever_eval.reporting.render import metric_slug
+from rtriever_eval.reporting.tables import AVG, comparison_table
+from rtriever_eval.results import run_labels
 
 log = logging.getLogger(__name__)
 
@@ -247,7 +250,7 @@ def write_plots(
     out = Path(out_dir)
     files: list[Path] = []
     for dataset, part in df.groupby("dataset", sort=True):
-        tag = f"{safe_stem(str(dataset))}_{metric_slug(metric)}"
+        tag = f"{safe_component(str(dataset))}_{metric_slug(metric)}"
         files += _save(per_domain_bars(part, metric), out / f"bars_{tag}")
         labels = [str(x) for x in comparison_table(part, metric).index]
         if len(labels) > 1:
@@ -259,5 +262,5 @@ def write_plots(
             except InputError as exc:
                 log.warning("no recall plot for %s: %s", dataset, exc)
             else:
-                files += _save(fig, out / f"recall_{safe_stem(str(dataset))}")
+                files += _save(fig, out / f"recall_{safe_component(str(dataset))}")
     return files

@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from rtriever_eval.data.bright import BRIGHT_DOMAINS
 from rtriever_eval.errors import InputError
 from rtriever_eval.io import write_text_atomic
+from rtriever_eval.registry import BRIGHT_DOMAINS, STACKEXCHANGE
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +27,6 @@ DEFAULT_TOLERANCE = 1.0
 """Largest |reproduced − reported| (in ×100 points) not flagged: the sources print one decimal, and a faithful
 reproduction on another software stack moves BRIGHT domains by a few tenths."""
 AVG = "avg"
-STACKEXCHANGE = BRIGHT_DOMAINS[:7]
 AVG_SPANS: dict[str, tuple[str, ...]] = {"all": BRIGHT_DOMAINS, "stackexchange": STACKEXCHANGE}
 META_COLUMNS = ("name", "model", "dataset", "queries", "metric", "avg_over", "source", "note", "data_revision")
 COMPARE_COLUMNS = ["run", "dataset", "domain", "reported", "reproduced", "delta", "beyond_tolerance"]
@@ -188,7 +187,7 @@ def compare(
         beyond_tolerance. A run's avg is its mean over the domains the reference's average spans, and NaN
         (never flagged) when the run lacks any of them; domains the run lacks are left out.
     """
-    from rtriever_eval.reporting.tables import run_labels
+    from rtriever_eval.results import run_labels
 
     if tolerance < 0 or math.isnan(tolerance):
         raise InputError(f"tolerance must be >= 0, not {tolerance}", field="tolerance")

@@ -161,7 +161,7 @@ def _cohen_dz(d: np.ndarray) -> float:
 def align_pairs(run: pd.Series, base: pd.Series, *, what: str = "") -> tuple[np.ndarray, np.ndarray]:
     """Per-query values of a run and of the baseline, paired by qid (the index) in the baseline's order.
 
-    Both must hold exactly the same qids: per_query.tsv lists every judged query, so a difference means the two
+    Both must hold exactly the same qids: a per-query file lists every judged query, so a difference means the two
     runs were evaluated on different data, and a paired test would be meaningless.
     """
     where = f"{what}: " if what else ""

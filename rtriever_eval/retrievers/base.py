@@ -1,38 +1,23 @@
-"""The Retriever protocol the pipeline calls, and the factory that builds one from a model config.
+"""The Retriever protocol the pipeline calls, and the factory that builds one from typed model settings.
 
 Knows which retriever kinds exist; the scoring itself lives in bm25.py / dense.py, the ranking in search.py.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 from rtriever_eval.errors import ConfigError
-from rtriever_eval.search import Ranked
+from rtriever_eval.prompts import Prompts
+from rtriever_eval.search import SearchOutcome
+from rtriever_eval.settings import BM25Settings, CacheSettings, DenseSettings, ModelSettings
 from rtriever_eval.types import DomainData
-
-
-@dataclass(frozen=True)
-class SearchOutcome:
-    """What one domain's search gives: per query (same order as the domain's), the k best (doc id, score);
-    timings in seconds; and counts (documents, distinct texts, how many were encoded this run)."""
-
-    ranked: list[Ranked]
-    timings: dict[str, float] = field(default_factory=dict)
-    counts: dict[str, int | bool] = field(default_factory=dict)
 
 
 class Retriever(Protocol):
     """Ranks a domain's corpus for its queries; exclusions applied before the top-k cut."""
 
     name: str
-    document_prompt: str
-
-    def query_prompt(self, instruction: str | None) -> str:
-        """The exact string put before each query text for this instruction ("" when none)."""
-        ...
 
     def describe(self) -> dict[str, Any]:
         """Settings that determine the scores, for the results summary."""
@@ -43,11 +28,11 @@ class Retriever(Protocol):
         for the results fingerprint."""
         ...
 
-    def preflight(self, query_prompts: list[str]) -> None:
+    def preflight(self, prompts: list[Prompts]) -> None:
         """Raise ConfigError before any work when these prompts or the model's settings cannot work."""
         ...
 
-    def search(self, data: DomainData, query_prompt: str, k: int) -> SearchOutcome:
+    def search(self, data: DomainData, prompts: Prompts, k: int) -> SearchOutcome:
         """Per query of `data.queries` (same order), the k best (doc id, score), with timings and counts."""
         ...
 
@@ -65,23 +50,16 @@ class CorpusEncoder(Protocol):
         ...
 
 
-KINDS = ("bm25", "dense")
-
-
 def build_retriever(
-    model: Mapping[str, Any],
-    *,
-    cache_dir: str | None = None,
-    cache_mode: str = "readwrite",
-    shard_size: int = 4096,
+    model: ModelSettings, *, cache_dir: str | None = None, cache: CacheSettings | None = None
 ) -> Retriever:
-    kind = model.get("kind")
-    if kind == "bm25":
-        from rtriever_eval.retrievers.sparse import SparseRetriever
+    if isinstance(model, BM25Settings):
+        from rtriever_eval.retrievers.bm25 import BM25Retriever
 
-        return SparseRetriever(model)
-    if kind == "dense":
+        return BM25Retriever(model)
+    if isinstance(model, DenseSettings):
         from rtriever_eval.retrievers.dense import DenseRetriever
 
-        return DenseRetriever(model, cache_dir=cache_dir, cache_mode=cache_mode, shard_size=shard_size)
-    raise ConfigError(f"unknown model kind {kind!r}; valid: {', '.join(KINDS)}", field="model.kind")
+        cache = cache or CacheSettings()
+        return DenseRetriever(model, cache_dir=cache_dir, cache_mode=cache.mode, shard_size=cache.shard_size)
+    raise ConfigError(f"unknown model settings {type(model).__name__}", field="model")

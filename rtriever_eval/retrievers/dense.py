@@ -1,13 +1,14 @@
 """Dense retrieval behind the Retriever protocol: encode corpus (cached) and queries, score in fp32, rank exactly.
 
-Knows how to turn a model config into an encoder and a cache key; not how encoders pool nor how shards are stored.
+Knows how to turn dense settings into an encoder and a cache key; not how encoders pool nor how shards are stored.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,16 +26,13 @@ from rtriever_eval.cache import (
 )
 from rtriever_eval.dedup import Distinct, group_by_row
 from rtriever_eval.encoders.base import Encoder
-from rtriever_eval.errors import ConfigError
 from rtriever_eval.faults import checkpoint
-from rtriever_eval.instructions import query_prompt as wrap_instruction
-from rtriever_eval.retrievers.base import SearchOutcome
-from rtriever_eval.search import Ranked, topk_over_blocks
+from rtriever_eval.prompts import Prompts
+from rtriever_eval.search import Ranked, SearchOutcome, topk_over_blocks
+from rtriever_eval.settings import DenseSettings
 from rtriever_eval.types import DomainData
 
 log = logging.getLogger(__name__)
-
-BACKENDS = ("hf", "sentence_transformers")
 
 
 def resolve_model_path(path: str) -> str:
@@ -47,54 +45,22 @@ def resolve_model_path(path: str) -> str:
     return path
 
 
-def encoder_settings(model: Mapping[str, Any]) -> Any:
-    from rtriever_eval.encoders.hf import EncoderSettings
-
-    try:
-        return EncoderSettings(
-            path=resolve_model_path(str(model["path"])),
-            revision=model.get("revision"),
-            dtype=str(model.get("dtype", "float32")),  # type: ignore[arg-type]
-            max_length=int(model.get("max_length", 512)),
-            query_max_length=model.get("query_max_length"),
-            batch_size=int(model.get("batch_size", 16)),
-            pooling=str(model.get("pooling", "last_token")),  # type: ignore[arg-type]
-            padding_side=str(model.get("padding_side", "left")),  # type: ignore[arg-type]
-            append_eos=bool(model.get("append_eos", False)),
-            eos_token=model.get("eos_token"),
-            normalize=bool(model.get("normalize", True)),
-            device=model.get("device"),
-            attn_implementation=model.get("attn_implementation"),
-            trust_remote_code=bool(model.get("trust_remote_code", False)),
-            max_tokens_per_batch=model.get("max_tokens_per_batch"),
-            causal_without_mask=bool(model.get("causal_without_mask", True)),
-            cpu_linear=str(model.get("cpu_linear", "auto")),  # type: ignore[arg-type]
-            strip_whitespace=bool(model.get("strip_whitespace", False)),
-        )
-    except ValueError as exc:
-        raise ConfigError(str(exc), field="model") from None
-
-
 class DenseRetriever:
     """Bi-encoder retrieval: cosine (dot product of L2-normalised fp32 vectors), exact top-k."""
 
     def __init__(
         self,
-        model: Mapping[str, Any],
+        settings: DenseSettings,
         *,
         cache_dir: str | Path | None = None,
         encoder: Encoder | None = None,
         cache_mode: str = "readwrite",
         shard_size: int = DEFAULT_SHARD_SIZE,
     ) -> None:
-        backend = str(model.get("backend", "hf"))
-        if backend not in BACKENDS:
-            raise ConfigError(f"unknown backend {backend!r}; valid: {', '.join(BACKENDS)}", field="model.backend")
-        self.name = str(model["name"])
-        self.backend = backend
-        self.settings = encoder_settings(model)
-        self.document_prompt = str(model.get("document_prompt") or "")
-        self.query_template = model.get("query_template")
+        self.name = settings.name
+        self.backend = settings.backend
+        self.settings = dataclasses.replace(settings, path=resolve_model_path(settings.path))
+        self.document_prompt = settings.document_prompt
         self.cache_dir = Path(cache_dir) if cache_dir else None
         self.cache = EmbeddingCache(self.cache_dir, cache_mode, shard_size)
         self._encoder = encoder
@@ -114,9 +80,6 @@ class DenseRetriever:
                 self._encoder = SentenceTransformerEncoder(self.settings)
         return self._encoder
 
-    def query_prompt(self, instruction: str | None) -> str:
-        return wrap_instruction(self.query_template, instruction)
-
     def describe(self) -> dict[str, Any]:
         info: dict[str, Any] = {
             "kind": "dense",
@@ -125,18 +88,19 @@ class DenseRetriever:
         }
         info.update(self.encoder.describe())
         info["document_prompt"] = self.document_prompt
-        info["query_template"] = self.query_template
+        info["query_template"] = self.settings.query_template
         info["cache"] = {"mode": self.cache.mode, **self._last_keys}
         return info
 
     def identity(self) -> dict[str, Any]:
         return {"kind": "dense", "weights": self.model_identity}
 
-    def preflight(self, query_prompts: list[str]) -> None:
+    def preflight(self, prompts: list[Prompts]) -> None:
         """Load the tokenizer (not the weights) and check the EOS token and that every prompt leaves room."""
-        for prompt in dict.fromkeys(query_prompts):
-            self.encoder.check_prompt(prompt, is_query=True)
-        self.encoder.check_prompt(self.document_prompt, is_query=False)
+        for query in dict.fromkeys(p.query for p in prompts):
+            self.encoder.check_prompt(query, is_query=True)
+        for document in dict.fromkeys(p.document for p in prompts):
+            self.encoder.check_prompt(document, is_query=False)
 
     @property
     def model_identity(self) -> dict[str, Any]:
@@ -249,15 +213,15 @@ class DenseRetriever:
         key, distinct, label = self._corpus(data)
         self.cache.require_complete(key, distinct.n_distinct, f"{label} documents")
 
-    def search(self, data: DomainData, query_prompt: str, k: int) -> SearchOutcome:
+    def search(self, data: DomainData, prompts: Prompts, k: int) -> SearchOutcome:
         t0 = time.perf_counter()
         label = f"{data.dataset}/{data.name}"
         docs, doc_rows, dstats = self.embeddings(
-            "documents", self.document_prompt, [(d.id, d.text) for d in data.documents], label
+            "documents", prompts.document, [(d.id, d.text) for d in data.documents], label
         )
         t1 = time.perf_counter()
         queries, query_rows, qstats = self.embeddings(
-            "queries", query_prompt, [(q.id, q.text) for q in data.queries], label
+            "queries", prompts.query, [(q.id, q.text) for q in data.queries], label
         )
         checkpoint("queries_encoded")
         t2 = time.perf_counter()

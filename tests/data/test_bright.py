@@ -11,9 +11,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from rtriever_eval.data.bright import BRIGHT_DOMAINS, load_bright_domain
-from rtriever_eval.data.loading import select_domains
+from rtriever_eval.data.bright import load_bright_domain
 from rtriever_eval.errors import ConfigError, InputError
+from rtriever_eval.registry import BENCHMARKS, BRIGHT_DOMAINS, select_domains
 from tests.helpers import shared_data
 
 COUNTS = {  # from ../shared/data/README.md
@@ -133,7 +133,7 @@ def test_reasoning_field_replaces_query_text(bright_copy: Path) -> None:
 
 def test_unknown_domain_lists_valid_ones() -> None:
     with pytest.raises(ConfigError, match="valid domains: biology, earth_science"):
-        select_domains({"name": "bright", "format": "bright", "domains": list(BRIGHT_DOMAINS)}, ["biolgy"])
+        select_domains(BENCHMARKS["bright"], ["biolgy"], long_documents=False, path=None, dataset="bright")
 
 
 def test_missing_split_file_names_the_folder(tmp_path: Path) -> None:

@@ -18,14 +18,16 @@ import pytest
 from rtriever_eval.aspect_metrics import DEFAULT_ASPECT_MEASURES, evaluate_aspects
 from rtriever_eval.config import PACKAGE_DIR
 from rtriever_eval.data import bright_pro
-from rtriever_eval.data.bright_pro import BRIGHT_PRO_DOMAINS, load_bright_pro_domain
-from rtriever_eval.data.loading import available_domains, load_domain
+from rtriever_eval.data.bright_pro import load_bright_pro_domain
+from rtriever_eval.data.loading import load_domain
 from rtriever_eval.data.trec import read_run
 from rtriever_eval.errors import ConfigError, InputError
 from rtriever_eval.evaluation import evaluate
+from rtriever_eval.registry import BENCHMARKS, STACKEXCHANGE
+from rtriever_eval.settings import DatasetSettings
 
 FIXTURE = PACKAGE_DIR / "data" / "sample_pro"
-CONFIG = {"format": "bright_pro", "name": "bright_pro", "path": str(FIXTURE), "hub_id": "yale-nlp/Bright-Pro"}
+CONFIG = DatasetSettings("bright_pro", "bright_pro", path=str(FIXTURE), hub_id="yale-nlp/Bright-Pro")
 
 
 def _load(path: Path | str = FIXTURE, domain: str = "biology") -> Any:
@@ -92,7 +94,7 @@ def test_every_supporting_document_is_gold_and_in_the_corpus() -> None:
 
 
 def test_dispatch_lists_the_seven_stackexchange_domains() -> None:
-    assert BRIGHT_PRO_DOMAINS == (
+    assert STACKEXCHANGE == (
         "biology",
         "earth_science",
         "economics",
@@ -101,8 +103,7 @@ def test_dispatch_lists_the_seven_stackexchange_domains() -> None:
         "stackoverflow",
         "sustainable_living",
     )
-    assert available_domains({"format": "bright_pro"}) == list(BRIGHT_PRO_DOMAINS)
-    assert available_domains({**CONFIG, "domains": ["biology"]}) == ["biology"]
+    assert BENCHMARKS["bright_pro"].available(long_documents=False) == list(STACKEXCHANGE)
     data = load_domain(CONFIG, "earth_science")
     assert data.aspects is not None and len(data.aspects["0"]) == 3
 
@@ -117,7 +118,7 @@ def test_config_composes_with_null_revision_and_aspect_metrics() -> None:
         cfg = compose("evaluate", overrides=["dataset=bright_pro"])
     assert cfg.dataset.hub_id == "yale-nlp/Bright-Pro" and cfg.dataset.revision is None
     assert tuple(cfg.dataset.aspect_metrics) == DEFAULT_ASPECT_MEASURES and cfg.dataset.aspect_alpha == 0.5
-    assert tuple(cfg.dataset.domains) == BRIGHT_PRO_DOMAINS
+    assert cfg.dataset.benchmark == "bright_pro"
 
 
 def test_parquet_and_json_array_copies_load_the_same(tmp_path: Path) -> None:
@@ -255,10 +256,17 @@ def test_missing_aspects_file_or_folder(tmp_path: Path) -> None:
         _load(tmp_path / "nowhere")
 
 
-def test_bad_aspect_metric_fails_at_load_time() -> None:
+def test_bad_aspect_metric_fails_before_any_work(tmp_path: Path) -> None:
+    from tests.helpers import evaluate_in_process
+
     with pytest.raises(ConfigError) as info:
-        load_domain({**CONFIG, "aspect_metrics": ["alpha-nDCG@ten"]}, "biology")
-    assert info.value.field == "dataset.aspect_metrics"
+        evaluate_in_process(
+            "dataset=bright_pro",
+            f"dataset.path={FIXTURE}",
+            "dataset.aspect_metrics=[alpha-nDCG@ten]",
+            f"paths.results_dir={tmp_path}",
+        )
+    assert info.value.field == "dataset.aspect_metrics" and not list(tmp_path.rglob("*.trec"))
 
 
 # -- end to end through the console script --------------------------------------------------------------------
@@ -299,7 +307,7 @@ def test_cli_writes_aspect_metrics_beside_the_standard_ones(tmp_path: Path) -> N
         header = (path.parent / "per_query.tsv").read_text().splitlines()[0].split("\t")
         assert header == ["qid", *STANDARD_ORDER, *DEFAULT_ASPECT_MEASURES]
         # the numbers are those of the run on disk, re-evaluated from scratch
-        data = load_domain(summary["config"]["dataset"], summary["domain"])
+        data = load_domain(DatasetSettings(**summary["config"]["dataset"]), summary["domain"])
         run = read_run(path.parent / "run.trec")
         again = evaluate(data.qrels, run, tuple(STANDARD))
         assert data.aspects is not None

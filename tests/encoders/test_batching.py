@@ -71,7 +71,7 @@ def test_padded_rows_hold_each_texts_ids(make_encoder: MakeEncoder, texts: list[
                 assert bool(mask[-1])
             else:
                 assert bool(mask[0])
-            assert torch.all(batch.input_ids[row][~mask] == encoder._pad_id)
+            assert torch.all(batch.input_ids[row][~mask] == encoder.tokenization.pad_id)
 
 
 def test_token_ids_round_trip() -> None:

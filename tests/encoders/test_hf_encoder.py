@@ -197,8 +197,9 @@ def test_trust_remote_code_is_logged(caplog: pytest.LogCaptureFixture) -> None:
     ],
 )
 def test_settings_are_validated(bad: dict[str, Any]) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ConfigError) as info:
         EncoderSettings(path="x", **bad)
+    assert info.value.field == f"model.{next(iter(bad))}"
 
 
 def test_plan_batches_sorts_longest_first_and_covers_everything() -> None:

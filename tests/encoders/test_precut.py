@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import rtriever_eval.encoders.hf as hf
+import rtriever_eval.encoders.tokenization as tokenization
 from rtriever_eval.encoders import EncoderSettings, HFEncoder
 from rtriever_eval.testing import BIOLOGY_QUERY_PROMPT, minilm_path, synthetic_words
 
@@ -119,15 +119,15 @@ def test_precut_ids_equal_full_tokenisation(
 def test_precut_is_used_for_ordinary_long_texts(make_encoder: MakeEncoder) -> None:
     encoder = make_encoder("plain", max_length=64)
     encoder.tokenize(["warm"], is_query=False)
-    spy = _SpyBackend(encoder._backend)
-    encoder._backend = spy
+    spy = _SpyBackend(encoder.tokenization.backend)
+    encoder.tokenization.backend = spy
     long_text = synthetic_words(20_000, seed=4)
     encoder.tokenize([long_text], is_query=False)
-    assert spy.longest == [64 * hf.PRECUT_CHARS_PER_TOKEN]  # one call, on the cut text only
+    assert spy.longest == [64 * tokenization.PRECUT_CHARS_PER_TOKEN]  # one call, on the cut text only
 
     spy.longest.clear()
     encoder.tokenize(["y" * 20_000], is_query=False)  # unsafe cut: a second call on the full text
-    assert spy.longest == [64 * hf.PRECUT_CHARS_PER_TOKEN, 20_000]
+    assert spy.longest == [64 * tokenization.PRECUT_CHARS_PER_TOKEN, 20_000]
 
 
 @settings(max_examples=120, deadline=None, derandomize=True)

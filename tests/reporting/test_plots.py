@@ -15,7 +15,7 @@ from matplotlib.container import BarContainer, ErrorbarContainer
 
 from rtriever_eval.errors import InputError
 from rtriever_eval.reporting.plots import ablation_deltas, per_domain_bars, recall_curves, write_plots
-from rtriever_eval.reporting.tables import collect_summaries
+from rtriever_eval.results import collect_summaries
 
 Recalls = tuple[float, float, float, float]  # nDCG@10, R@10, R@100, R@1000
 VALUES: dict[str, dict[str, Recalls]] = {

@@ -11,8 +11,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from rtriever_eval.data.bright import BRIGHT_DOMAINS
 from rtriever_eval.errors import InputError
+from rtriever_eval.registry import BRIGHT_DOMAINS
 from rtriever_eval.reporting.references import (
     AVG_SPANS,
     compare,
@@ -22,7 +22,7 @@ from rtriever_eval.reporting.references import (
     normalise_domain,
     reference_domains,
 )
-from rtriever_eval.reporting.tables import collect_summaries
+from rtriever_eval.results import collect_summaries
 
 REFS = load_references()
 

@@ -12,15 +12,9 @@ import pandas as pd
 import pytest
 
 from rtriever_eval.errors import InputError
-from rtriever_eval.reporting.tables import (
-    SignificanceOptions,
-    collect_summaries,
-    comparison_table,
-    load_per_query,
-    significance_table,
-    to_latex,
-    to_markdown,
-)
+from rtriever_eval.reporting.render import to_latex, to_markdown
+from rtriever_eval.reporting.tables import SignificanceOptions, comparison_table, significance_table
+from rtriever_eval.results import collect_summaries, load_per_query
 
 
 def _summary(root: Path, run: str, domain: str, ndcg: float, dataset: str = "bright") -> None:

@@ -10,11 +10,13 @@ import pytest
 
 from rtriever_eval.config import PACKAGE_DIR
 from rtriever_eval.data.loading import load_domain
+from rtriever_eval.prompts import Prompts
 from rtriever_eval.retrievers.base import build_retriever
+from rtriever_eval.settings import BM25Settings, CacheSettings, DatasetSettings, DenseSettings, ModelSettings
 from rtriever_eval.testing import minilm_path
 from rtriever_eval.types import Document, DomainData
 
-SAMPLE = {"name": "sample", "format": "bright", "path": str(PACKAGE_DIR / "data" / "sample")}
+SAMPLE = DatasetSettings("sample", "sample", path=str(PACKAGE_DIR / "data" / "sample"))
 
 
 @pytest.fixture(scope="module")
@@ -30,22 +32,20 @@ def with_copies() -> tuple[DomainData, dict[str, str]]:
     return dataclasses.replace(data, documents=tuple([*docs, *copies, *triples])), original_of
 
 
-MODELS = {
-    "bm25": {"name": "bm25", "kind": "bm25", "flavour": "lucene"},
-    "bm25_bright": {"name": "bm25_bright", "kind": "bm25", "flavour": "bright"},
-    "minilm": {
-        "name": "minilm",
-        "kind": "dense",
-        "path": str(minilm_path()),
-        "dtype": "float32",
-        "max_length": 256,
-        "batch_size": 16,
-        "max_tokens_per_batch": 1024,
-        "pooling": "mean",
-        "padding_side": "right",
-        "query_template": None,
-        "device": "cpu",
-    },
+MODELS: dict[str, ModelSettings] = {
+    "bm25": BM25Settings(name="bm25", flavour="lucene"),
+    "bm25_bright": BM25Settings(name="bm25_bright", flavour="bright"),
+    "minilm": DenseSettings(
+        name="minilm",
+        path=str(minilm_path()),
+        max_length=256,
+        batch_size=16,
+        max_tokens_per_batch=1024,
+        pooling="mean",
+        padding_side="right",
+        query_template=None,
+        device="cpu",
+    ),
 }
 
 
@@ -54,8 +54,8 @@ def test_copies_score_exactly_like_their_original(
     with_copies: tuple[DomainData, dict[str, str]], model: str, tmp_path: Path
 ) -> None:
     data, original_of = with_copies
-    retriever = build_retriever(MODELS[model], cache_dir=str(tmp_path), cache_mode="off")
-    outcome = retriever.search(data, "", len(data.documents))
+    retriever = build_retriever(MODELS[model], cache_dir=str(tmp_path), cache=CacheSettings(mode="off"))
+    outcome = retriever.search(data, Prompts(None, "", ""), len(data.documents))
     pairs = 0
     for ranked in outcome.ranked:
         scores = dict(ranked)

@@ -1,14 +1,16 @@
-"""Every config in conf/ composes against its schema; typos and wrong types fail at compose time."""
+"""Every config in conf/ composes against its schema and becomes typed settings; typos and wrong types fail at
+compose time, impossible values when the settings are built, each naming its key."""
 
 from __future__ import annotations
 
 import pytest
 from hydra import compose, initialize_config_dir
 from hydra.errors import ConfigCompositionException
-from omegaconf import OmegaConf
 
-from rtriever_eval.config import CONF_DIR, register_configs
-from rtriever_eval.data.loading import available_domains
+from rtriever_eval.config import CONF_DIR, register_configs, to_settings
+from rtriever_eval.errors import ConfigError
+from rtriever_eval.registry import benchmark
+from rtriever_eval.settings import DenseSettings, EvaluateSettings
 
 register_configs()
 
@@ -27,7 +29,8 @@ def test_every_model_config_composes(model: str) -> None:
     cfg = _compose(f"model={model}")
     assert cfg.model.name == model
     assert cfg.model.kind in ("bm25", "dense")
-    OmegaConf.to_container(cfg, resolve=True)
+    settings = to_settings(cfg)
+    assert isinstance(settings, EvaluateSettings) and settings.model.name == model
 
 
 @pytest.mark.parametrize("dataset", _names("dataset"))
@@ -35,7 +38,9 @@ def test_every_dataset_config_composes(dataset: str) -> None:
     overrides = [f"dataset={dataset}"] + (["dataset.path=/tmp/some-beir"] if dataset == "beir" else [])
     cfg = _compose(*overrides)
     assert cfg.dataset.name == dataset
-    assert available_domains(cfg.dataset)
+    settings = to_settings(cfg).dataset
+    bench = benchmark(settings.benchmark)
+    assert bench.available(long_documents=settings.long_documents, path=settings.path)
 
 
 @pytest.mark.parametrize("instructions", _names("instructions"))
@@ -49,13 +54,14 @@ def test_every_experiment_composes(experiment: str) -> None:
     assert cfg.experiment_name == experiment
 
 
-def test_bright_is_pinned_and_long_mode_lists_eight_domains() -> None:
+def test_bright_is_pinned_and_long_mode_has_eight_domains() -> None:
     cfg = _compose("dataset=bright")
     assert len(cfg.dataset.revision) == 40
-    assert len(cfg.dataset.domains) == 12
+    assert len(benchmark("bright").available(long_documents=False)) == 12
     long = _compose("dataset=bright_long")
     assert long.dataset.long_documents is True
-    assert len(long.dataset.domains) == 8 and "pony" in long.dataset.domains
+    domains = benchmark(long.dataset.benchmark).available(long_documents=True)
+    assert len(domains) == 8 and "pony" in domains
 
 
 def test_sample_dataset_path_points_into_the_package() -> None:
@@ -75,3 +81,30 @@ def test_precheck_lists_valid_keys() -> None:
     msg = precheck_overrides(["model=bm25", "model.kk1=3"])
     assert msg is not None and "Valid keys there: b, flavour, k1, kind, name, query_chunk" in msg
     assert precheck_overrides(["model=bm25", "top_k=10"]) is None
+
+
+@pytest.mark.parametrize(
+    ("override", "key"),
+    [
+        ("model.dtype=float8", "model.dtype"),
+        ("model.pooling=max", "model.pooling"),
+        ("model.batch_size=0", "model.batch_size"),
+        ("model.cpu_linear=mkl", "model.cpu_linear"),
+        ("cache.mode=write", "cache.mode"),
+        ("stage=index", "stage"),
+    ],
+)
+def test_impossible_values_fail_when_the_settings_are_built(override: str, key: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        to_settings(_compose("model=minilm", override))
+    assert info.value.field == key
+
+
+def test_each_default_is_declared_once() -> None:
+    """The YAML files repeat no schema default: a default changed in settings.py reaches every config."""
+    import yaml
+
+    evaluate = yaml.safe_load((CONF_DIR / "evaluate.yaml").read_text())
+    assert set(evaluate) == {"defaults", "run_name"}
+    assert DenseSettings(name="x", path="p").dtype == "float32"  # the one default, for configs that set none
+    assert to_settings(_compose()).paths.cache_dir

@@ -12,8 +12,8 @@ from types import ModuleType
 import numpy as np
 import pytest
 
-from rtriever_eval.retrievers.analysis import LuceneEnglishAnalyzer
-from rtriever_eval.retrievers.bm25 import BrightBM25, LuceneBM25, lucene_decoded_length
+from rtriever_eval.retrievers.bm25_scoring import BrightBM25, LuceneBM25, lucene_decoded_length
+from rtriever_eval.retrievers.lucene_analyzer import LuceneEnglishAnalyzer
 
 ROOT = Path(__file__).resolve().parents[2]
 CACM_DIR = ROOT.parent / "shared" / "data" / "cacm"

@@ -11,8 +11,8 @@ import Stemmer
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rtriever_eval.retrievers import analysis
-from rtriever_eval.retrievers.analysis import (
+from rtriever_eval.retrievers import lucene_analyzer as analysis
+from rtriever_eval.retrievers.lucene_analyzer import (
     ENGLISH_STOP_WORDS,
     LuceneEnglishAnalyzer,
     lowercase,

@@ -1,0 +1,294 @@
+"""One cache entry's folder: its manifest, its shards and their records, the locks and per-shard claims by which
+several processes fill disjoint shards at once, and the atomic writes that make an interrupted encode resumable.
+
+Knows the on-disk layout of an entry; nothing of models, keys' meaning or encoding.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import errno
+import fcntl
+import json
+import os
+import re
+import shutil
+import socket
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rtriever_eval.cache.identity import sha256_file
+from rtriever_eval.errors import InputError
+from rtriever_eval.faults import checkpoint
+from rtriever_eval.io import atomic_open, write_json_atomic
+from rtriever_eval.settings import DEFAULT_SHARD_SIZE
+
+MANIFEST = "manifest.json"
+LAST_USED = "last_used"
+_SHARD_RE = re.compile(r"^shard-(\d{5,})\.json$")
+_ENCODE_LOG_KEEP = 50
+SESSION = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+"""Identifies this process in the manifests' encode logs."""
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+def _shard_name(index: int) -> str:
+    return f"shard-{index:05d}"
+
+
+def shard_ranges(n: int, shard_size: int) -> list[tuple[int, int]]:
+    """Row ranges of the shards of n rows: fixed by shard_size alone (never by how many workers fill them)."""
+    if shard_size < 1:
+        raise ValueError("shard_size must be positive")
+    return [(a, min(a + shard_size, n)) for a in range(0, n, shard_size)] or [(0, 0)]
+
+
+def compact_ranges(indices: Sequence[int]) -> str:
+    """``[0, 1, 2, 5, 7, 8]`` -> ``"0-2, 5, 7-8"``."""
+    parts: list[str] = []
+    items = sorted(indices)
+    i = 0
+    while i < len(items):
+        j = i
+        while j + 1 < len(items) and items[j + 1] == items[j] + 1:
+            j += 1
+        parts.append(str(items[i]) if i == j else f"{items[i]}-{items[j]}")
+        i = j + 1
+    return ", ".join(parts)
+
+
+class CacheEntry:
+    """One key's folder: which shards are done, reading them memory-mapped, writing missing ones."""
+
+    def __init__(self, folder: Path, *, writable: bool, manifest: dict[str, Any] | None = None) -> None:
+        self.folder = folder
+        self.writable = writable
+        self.manifest = manifest if manifest is not None else self._read_manifest()
+
+    # -- reading
+
+    def _read_manifest(self) -> dict[str, Any]:
+        path = self.folder / MANIFEST
+        try:
+            data = json.loads(path.read_text("utf-8"))
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError) as exc:
+            raise InputError(f"unreadable cache manifest ({exc})", path=path) from None
+        if not isinstance(data, dict):
+            raise InputError("cache manifest is not a JSON object", path=path)
+        return data
+
+    @property
+    def key(self) -> str:
+        return self.folder.name
+
+    @property
+    def n(self) -> int:
+        return int(self.manifest.get("n", 0))
+
+    @property
+    def shard_size(self) -> int:
+        return int(self.manifest.get("shard_size", DEFAULT_SHARD_SIZE))
+
+    @property
+    def dim(self) -> int | None:
+        dim = self.manifest.get("dim")
+        return int(dim) if dim is not None else None
+
+    @property
+    def n_shards(self) -> int:
+        return len(shard_ranges(self.n, self.shard_size))
+
+    def shard_records(self) -> dict[int, dict[str, Any]]:
+        """Per finished shard, its record (the ``shard-NNNNN.json`` files whose .npy also exists)."""
+        records: dict[int, dict[str, Any]] = {}
+        if not self.folder.is_dir():
+            return records
+        for path in self.folder.iterdir():
+            m = _SHARD_RE.match(path.name)
+            if not m:
+                continue
+            try:
+                rec = json.loads(path.read_text("utf-8"))
+            except (OSError, ValueError):
+                continue  # a record being replaced or damaged: the shard counts as missing
+            index = int(m.group(1))
+            if (self.folder / str(rec.get("file", ""))).is_file() and index < self.n_shards:
+                records[index] = rec
+        return records
+
+    def done_shards(self) -> set[int]:
+        return set(self.shard_records())
+
+    def missing_shards(self) -> list[int]:
+        done = self.done_shards()
+        return [j for j in range(self.n_shards) if j not in done]
+
+    @property
+    def complete(self) -> bool:
+        return bool(self.manifest) and not self.missing_shards()
+
+    def load_shard(self, index: int) -> np.ndarray:
+        """Shard ``index`` memory-mapped read-only, its shape checked against the manifest."""
+        path = self.folder / f"{_shard_name(index)}.npy"
+        arr = np.load(path, mmap_mode="r", allow_pickle=False)
+        a, b = shard_ranges(self.n, self.shard_size)[index]
+        if arr.dtype != np.float32 or arr.ndim != 2 or arr.shape[0] != b - a or arr.shape[1] != self.dim:
+            raise InputError(
+                f"shard has shape {arr.shape} {arr.dtype}, expected ({b - a}, {self.dim}) float32; "
+                "delete the entry (rtriever-cache prune) and encode again",
+                path=path,
+            )
+        return arr
+
+    def size_bytes(self) -> int:
+        return sum(p.stat().st_size for p in self.folder.iterdir() if p.is_file()) if self.folder.is_dir() else 0
+
+    def last_used(self) -> float:
+        for name in (LAST_USED, MANIFEST):
+            with contextlib.suppress(FileNotFoundError):
+                return (self.folder / name).stat().st_mtime
+        return self.folder.stat().st_mtime
+
+    # -- writing
+
+    @contextlib.contextmanager
+    def _lock(self, name: str = ".lock", shared: bool = False) -> Iterator[None]:
+        fd = os.open(self.folder / name, os.O_CREAT | os.O_RDWR, 0o644)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
+            except OSError as exc:  # a file system without locks: the per-shard records keep it correct
+                if exc.errno not in (errno.ENOLCK, errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+                    raise
+            yield
+        finally:
+            os.close(fd)
+
+    def writing(self) -> contextlib.AbstractContextManager[None]:
+        """Held (shared) while a process fills shards, so that ``prune`` leaves a live entry alone."""
+        return self._lock(".active", shared=True)
+
+    def is_active(self) -> bool:
+        """Whether some process is filling this entry now."""
+        path = self.folder / ".active"
+        if not path.exists():
+            return False
+        fd = os.open(path, os.O_RDWR)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            return False
+        except BlockingIOError:
+            return True
+        except OSError:
+            return False
+        finally:
+            os.close(fd)
+
+    def has_shard(self, index: int) -> bool:
+        """Whether shard ``index`` is finished (its record and its .npy exist)."""
+        record = self.folder / f"{_shard_name(index)}.json"
+        return record.is_file() and (self.folder / f"{_shard_name(index)}.npy").is_file()
+
+    @contextlib.contextmanager
+    def claims(self) -> Iterator[tuple[Callable[[int, bool], bool], Callable[[int], None]]]:
+        """``(claim, release)``: per-shard locks (byte ranges of one file) between processes filling this entry.
+
+        ``claim(j, wait)`` returns True once this process holds shard j (always True where the file system
+        has no locks); ``release(j)`` lets it go.
+        """
+        fd = os.open(self.folder / ".claims", os.O_CREAT | os.O_RDWR, 0o644)
+
+        def claim(index: int, wait: bool) -> bool:
+            try:
+                fcntl.lockf(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB), 1, index, os.SEEK_SET)
+            except OSError as exc:
+                if exc.errno in (errno.EAGAIN, errno.EACCES):
+                    return False
+                if exc.errno not in (errno.ENOLCK, errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+                    raise
+            return True
+
+        def release(index: int) -> None:
+            with contextlib.suppress(OSError):
+                fcntl.lockf(fd, fcntl.LOCK_UN, 1, index, os.SEEK_SET)
+
+        try:
+            yield claim, release
+        finally:
+            os.close(fd)
+
+    def touch(self) -> None:
+        if self.writable:
+            (self.folder / LAST_USED).touch()
+
+    def write_shard(self, index: int, rows: np.ndarray, *, seconds: float) -> None:
+        """Write shard ``index`` atomically, then its record, then the manifest."""
+        if not self.writable:
+            raise RuntimeError("this cache entry is read-only")
+        a, b = shard_ranges(self.n, self.shard_size)[index]
+        arr = np.ascontiguousarray(rows, dtype=np.float32)
+        if arr.ndim != 2 or arr.shape[0] != b - a:
+            raise ValueError(f"shard {index} needs {b - a} rows, got shape {arr.shape}")
+        if self.dim is not None and arr.shape[1] != self.dim:
+            raise ValueError(f"shard {index} has dim {arr.shape[1]}, the entry has {self.dim}")
+        name = _shard_name(index)
+        with atomic_open(self.folder / f"{name}.npy", "wb") as fh:
+            np.save(fh, arr, allow_pickle=False)
+        record = {
+            "index": index,
+            "rows": [a, b],
+            "file": f"{name}.npy",
+            "sha256": sha256_file(self.folder / f"{name}.npy"),
+            "dim": int(arr.shape[1]),
+            "encode_s": round(seconds, 4),
+            "written_at": _now(),
+            "session": SESSION,
+        }
+        write_json_atomic(self.folder / f"{name}.json", record)
+        checkpoint("cache_shard_written")
+        self.update_manifest(dim=int(arr.shape[1]), encoded={index: b - a})
+
+    def update_manifest(self, *, dim: int | None = None, encoded: Mapping[int, int] | None = None) -> None:
+        """Re-read the manifest and the shard records under the lock, merge, write atomically."""
+        with self._lock():
+            current = self._read_manifest() or self.manifest
+            if dim is not None:
+                if current.get("dim") not in (None, dim):
+                    raise ValueError(f"{self.folder}: dim {dim} differs from the manifest's {current['dim']}")
+                current["dim"] = dim
+            self.manifest = current
+            records = self.shard_records()
+            current["shards"] = [
+                {k: records[j][k] for k in ("index", "rows", "file", "sha256") if k in records[j]}
+                for j in sorted(records)
+            ]
+            current["n_shards"] = self.n_shards
+            current["complete"] = len(records) == self.n_shards
+            current["updated"] = _now()
+            if encoded:
+                runs: list[dict[str, Any]] = list(current.get("encode_log", []))
+                mine = next((r for r in runs if r.get("session") == SESSION), None)
+                if mine is None:
+                    mine = {"session": SESSION, "started": _now(), "rows_encoded": 0, "shards": []}
+                    runs.append(mine)
+                mine["rows_encoded"] = int(mine["rows_encoded"]) + sum(encoded.values())
+                mine["shards"] = sorted({*mine["shards"], *encoded})
+                mine["updated"] = _now()
+                current["encode_log"] = runs[-_ENCODE_LOG_KEEP:]
+                current["rows_encoded_total"] = int(current.get("rows_encoded_total", 0)) + sum(encoded.values())
+            write_json_atomic(self.folder / MANIFEST, current)
+
+
+def remove_entry(entry: CacheEntry) -> None:
+    shutil.rmtree(entry.folder)

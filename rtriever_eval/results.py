@@ -1,0 +1,213 @@
+"""The results contract: where a run's files live, what they are called, the typed and versioned summary, the
+atomic writers (summary last) and the readers that load a results tree into frames.
+
+Every stage, report, gate and notebook reads and writes results through this module; it knows the on-disk layout
+and the summary's fields, nothing of how the numbers were computed or will be compared.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterator, Mapping
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from rtriever_eval.data.trec import read_run, write_run
+from rtriever_eval.errors import InputError
+from rtriever_eval.faults import checkpoint
+from rtriever_eval.io import atomic_open, write_json_atomic
+from rtriever_eval.provenance import safe_component
+from rtriever_eval.types import Run
+
+RUN_FILE = "run.trec"
+PER_QUERY_FILE = "per_query.tsv"
+SUMMARY_FILE = "summary.json"
+HIDDEN_PREFIX = "."
+"""Folders whose name starts with a dot (Hydra's .runs/, submitit's files) hold no results."""
+
+SUMMARY_VERSION = 2
+REQUIRED = ("domain", "model", "dataset", "metrics")
+
+
+def run_folder(results_dir: str | Path, experiment: str, run: str, dataset: str) -> Path:
+    """<results_dir>/<experiment>/<run>/<dataset>: the folder holding one folder per domain."""
+    return Path(results_dir) / safe_component(experiment) / safe_component(run) / safe_component(dataset)
+
+
+def domain_folder(results_dir: str | Path, experiment: str, run: str, dataset: str, domain: str) -> Path:
+    return run_folder(results_dir, experiment, run, dataset) / safe_component(domain)
+
+
+def experiment_folder(results_dir: str | Path, experiment: str) -> Path:
+    return Path(results_dir) / safe_component(experiment)
+
+
+@dataclass
+class Summary:
+    """One domain's summary.json. The first fields are the contract (DESIGN.md); the rest say how the numbers
+    came about. ``from_json`` keeps keys it does not know in ``extra``, so nothing read is lost on a rewrite."""
+
+    domain: str
+    model: str
+    dataset: str
+    metrics: dict[str, float]
+    n_queries: int = 0
+    n_docs: int = 0
+    query_prompt: str = ""
+    document_prompt: str = ""
+    config: dict[str, Any] = field(default_factory=dict)
+    versions: dict[str, Any] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+    experiment: str = ""
+    run: str = ""
+    n_queries_searched: int = 0
+    top_k: int = 0
+    instruction_set: str = ""
+    instruction: str | None = None
+    oracle: bool = False
+    counts: dict[str, Any] = field(default_factory=dict)
+    model_settings: dict[str, Any] = field(default_factory=dict)
+    dataset_source: str = ""
+    dataset_revision: str | None = None
+    dataset_details: dict[str, Any] = field(default_factory=dict)
+    fingerprint: dict[str, Any] | None = None
+    git: dict[str, Any] = field(default_factory=dict)
+    version: int = SUMMARY_VERSION
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def run_label(self) -> str:
+        return self.run or self.model
+
+    def to_json(self) -> dict[str, Any]:
+        out = {k: v for k, v in asdict(self).items() if k != "extra"}
+        out.update(self.extra)
+        return out
+
+    @classmethod
+    def from_json(cls, data: Any, path: str | Path | None = None) -> Summary:
+        if not isinstance(data, Mapping):
+            raise InputError("a summary must be a JSON object", path=path)
+        for key in REQUIRED:
+            if key not in data:
+                raise InputError("summary lacks a required key", path=path, field=key)
+        if not isinstance(data["metrics"], Mapping):
+            raise InputError("metrics must be an object", path=path, field="metrics")
+        known = {f.name for f in fields(cls)} - {"extra"}
+        values = {k: v for k, v in data.items() if k in known}
+        values.setdefault("version", 1)
+        return cls(**values, extra={k: v for k, v in data.items() if k not in known})
+
+
+def read_summary(path: str | Path) -> Summary:
+    target = Path(path)
+    try:
+        data = json.loads(target.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(f"not a valid summary file ({exc})", path=target) from None
+    return Summary.from_json(data, target)
+
+
+def write_per_query(path: Path, per_query: pd.DataFrame) -> None:
+    """Per-query metric values as TSV: `qid` then one column per measure, values at full float precision."""
+    with atomic_open(path) as fh:
+        fh.write("\t".join(["qid", *map(str, per_query.columns)]) + "\n")
+        for qid, row in per_query.iterrows():
+            fh.write("\t".join([str(qid), *(repr(float(v)) for v in row.tolist())]) + "\n")
+
+
+def write_domain(folder: Path, run: Run, per_query: pd.DataFrame, summary: Summary, *, tag: str) -> None:
+    """run.trec, per_query.tsv, then summary.json, each atomically: a summary means the domain is complete.
+
+    An older summary is removed first, so it never stands beside newer files.
+    """
+    (folder / SUMMARY_FILE).unlink(missing_ok=True)
+    write_run(folder / RUN_FILE, run, tag=tag)
+    checkpoint("run_written")
+    write_per_query(folder / PER_QUERY_FILE, per_query)
+    checkpoint("per_query_written")
+    write_json_atomic(folder / SUMMARY_FILE, summary.to_json())
+
+
+def iter_summary_paths(root: str | Path) -> Iterator[Path]:
+    """Every summary.json below `root`, sorted, hidden folders skipped."""
+    base = Path(root)
+    for path in sorted(base.rglob(SUMMARY_FILE)):
+        if not any(part.startswith(HIDDEN_PREFIX) for part in path.relative_to(base).parts[:-1]):
+            yield path
+
+
+def collect_summaries(root: str | Path) -> pd.DataFrame:
+    """One row per summary below `root`: identity columns, `path`, and one `metric:<name>` column per metric."""
+    base = Path(root)
+    if not base.is_dir():
+        raise InputError("results folder does not exist", path=base)
+    rows = []
+    for path in iter_summary_paths(base):
+        s = read_summary(path)
+        row: dict[str, Any] = {
+            "experiment": s.experiment,
+            "run": s.run_label,
+            "model": s.model,
+            "dataset": s.dataset,
+            "domain": s.domain,
+            "n_queries": s.n_queries,
+            "path": str(path.parent),
+        }
+        row.update({f"metric:{k}": v for k, v in s.metrics.items()})
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def run_labels(df: pd.DataFrame) -> pd.Series:
+    """`run`, prefixed with the experiment when the frame spans several experiments."""
+    if df["experiment"].nunique() > 1:
+        return df["experiment"].astype(str) + "/" + df["run"].astype(str)
+    return df["run"].astype(str)
+
+
+def load_per_query(folder: str | Path, metric: str) -> pd.Series:
+    """The per-query values of `metric` from `folder`/per_query.tsv, indexed by qid (a string)."""
+    path = Path(folder) / PER_QUERY_FILE
+    if not path.is_file():
+        raise InputError("per-query file is missing (significance needs it; re-run rtriever-eval here)", path=path)
+    try:
+        frame = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False, na_filter=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise InputError(f"not a valid per-query TSV ({' '.join(str(exc).split())})", path=path) from None
+    if "qid" not in frame.columns:
+        raise InputError("per-query file has no 'qid' column", path=path, line=1, field="qid")
+    if metric not in frame.columns:
+        available = ", ".join(c for c in frame.columns if c != "qid") or "none"
+        raise InputError(f"metric not in the per-query file; available: {available}", path=path, line=1, field=metric)
+    values = pd.to_numeric(frame[metric], errors="coerce").to_numpy(dtype=np.float64)
+    bad = np.flatnonzero(~np.isfinite(values))
+    if bad.size:
+        raise InputError(
+            f"not a finite number: {frame[metric].iloc[bad[0]]!r}", path=path, line=int(bad[0]) + 2, field=metric
+        )
+    dup = np.flatnonzero(frame["qid"].duplicated().to_numpy())
+    if dup.size:
+        raise InputError(f"duplicate qid {frame['qid'].iloc[dup[0]]!r}", path=path, line=int(dup[0]) + 2, field="qid")
+    return pd.Series(values, index=pd.Index(frame["qid"], name="qid"), name=metric)
+
+
+def read_domain_run(folder: str | Path) -> Run:
+    """The run.trec of one domain folder."""
+    return read_run(Path(folder) / RUN_FILE)
+
+
+def metric_value(summary: Summary, metric: str, path: str | Path | None = None) -> float:
+    """A summary's finite value of `metric`; InputError naming the file and field otherwise."""
+    try:
+        value = float(summary.metrics[metric])
+    except (KeyError, TypeError, ValueError):
+        value = math.nan
+    if not math.isfinite(value):
+        raise InputError("metric missing or not a finite number", path=path, field=f"metrics.{metric}")
+    return value

@@ -1,0 +1,186 @@
+"""Typed settings of a run: the dataclasses Hydra validates at compose time (config.py registers them) and the
+code reads after ``OmegaConf.to_object``, each default declared here once.
+
+Knows no file, model or dataset: values come from the YAML under conf/ and the command line. A value that
+cannot work raises ConfigError naming its key, when the object is built.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from omegaconf import MISSING
+
+from rtriever_eval.errors import ConfigError
+
+CACHE_DIR_ENV = "RTRIEVER_CACHE_DIR"
+DEFAULT_CACHE_DIR = ".cache/rtriever"
+DEFAULT_SHARD_SIZE = 4096
+DTYPES = ("float32", "bfloat16", "float16")
+POOLINGS = ("last_token", "mean", "cls")
+PADDING_SIDES = ("left", "right")
+CPU_LINEARS = ("auto", "onednn", "torch")
+BACKENDS = ("hf", "sentence_transformers")
+FLAVOURS = ("lucene", "bright")
+STAGES = ("all", "encode", "search")
+CACHE_MODES = ("off", "read", "readwrite")
+
+
+def _choice(value: str, valid: tuple[str, ...], key: str) -> None:
+    if value not in valid:
+        raise ConfigError(f"{key} must be one of {', '.join(valid)}, got {value!r}", field=key)
+
+
+def _positive(value: Any, key: str, *, optional: bool = False) -> None:
+    if value is None and optional:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"{key} must be a positive integer, got {value!r}", field=key)
+
+
+@dataclass
+class BM25Settings:
+    """A BM25 baseline: ``flavour`` lucene (Anserini's BM25) or bright (gensim's, query side weighted too)."""
+
+    name: str = MISSING
+    kind: str = "bm25"
+    flavour: str = "lucene"
+    k1: float = 0.9
+    b: float = 0.4
+    query_chunk: int = 64  # queries scored together: speed only
+
+    def __post_init__(self) -> None:
+        _choice(self.flavour, FLAVOURS, "model.flavour")
+        _positive(self.query_chunk, "model.query_chunk")
+
+
+@dataclass
+class DenseSettings:
+    """A dense bi-encoder and how texts become its vectors (see encoders/ for what each setting does).
+
+    ``query_template`` wraps the instruction (``Instruct: {instruction}\\nQuery:``; None: the model takes no
+    instruction); ``document_prompt`` goes before every document. ``max_tokens_per_batch`` (None: batch_size x
+    max_length), ``batch_size``, ``device`` change speed, not the vectors beyond float rounding; the kernels
+    chosen from ``device``, ``attn_implementation`` and ``cpu_linear`` are keyed as resolved.
+    """
+
+    name: str = MISSING
+    kind: str = "dense"
+    path: str = MISSING
+    revision: str | None = None
+    backend: str = "hf"
+    dtype: str = "float32"
+    max_length: int = 512
+    query_max_length: int | None = None
+    batch_size: int = 32
+    max_tokens_per_batch: int | None = None
+    pooling: str = "last_token"
+    padding_side: str = "left"
+    append_eos: bool = False
+    eos_token: str | None = None
+    normalize: bool = True
+    query_template: str | None = "Instruct: {instruction}\nQuery:"
+    document_prompt: str = ""
+    device: str | None = None
+    attn_implementation: str | None = None
+    trust_remote_code: bool = False
+    causal_without_mask: bool = True
+    cpu_linear: str = "auto"
+    strip_whitespace: bool = False
+
+    def __post_init__(self) -> None:
+        _choice(self.backend, BACKENDS, "model.backend")
+        _choice(self.dtype, DTYPES, "model.dtype")
+        _choice(self.pooling, POOLINGS, "model.pooling")
+        _choice(self.padding_side, PADDING_SIDES, "model.padding_side")
+        _choice(self.cpu_linear, CPU_LINEARS, "model.cpu_linear")
+        for key in ("max_length", "batch_size"):
+            _positive(getattr(self, key), f"model.{key}")
+        for key in ("query_max_length", "max_tokens_per_batch"):
+            _positive(getattr(self, key), f"model.{key}", optional=True)
+
+    @property
+    def effective_query_max_length(self) -> int:
+        """The query max length, falling back to ``max_length``."""
+        return self.query_max_length if self.query_max_length is not None else self.max_length
+
+
+ModelSettings = BM25Settings | DenseSettings
+
+
+@dataclass
+class DatasetSettings:
+    """Which benchmark (see registry.py) and where its data is: the hub at a pinned revision, or ``path``."""
+
+    name: str = MISSING
+    benchmark: str = MISSING
+    path: str | None = None
+    hub_id: str | None = None
+    revision: str | None = None
+    long_documents: bool = False
+    query_source: str = "examples"
+    query_field: str = "query"
+    oracle: bool = False  # a query field written with the gold documents in view (the examples' reasoning)
+    qrels_split: str = "test"
+    aspect_metrics: list[str] | None = None  # datasets with aspect annotations (bright_pro); None: the defaults
+    aspect_alpha: float = 0.5
+
+
+@dataclass
+class InstructionSettings:
+    """An instruction set: a wording per kind of domain (the registry gives each domain its kind), what
+    ``{task}`` becomes per domain (default: the raw domain key, as BRIGHT ran its paper), what ``{units}``
+    becomes per track, and a ``default`` for every other domain (a BEIR folder, say)."""
+
+    name: str = MISSING
+    default: str | None = None
+    wordings: dict[str, str] = field(default_factory=dict)
+    tasks: dict[str, str] = field(default_factory=dict)
+    units: dict[str, str] = field(default_factory=lambda: {"short": "passages", "long": "documents"})
+
+
+@dataclass
+class PathsSettings:
+    results_dir: str = "results"
+    cache_dir: str = f"${{oc.env:{CACHE_DIR_ENV},{DEFAULT_CACHE_DIR}}}"  # resolved when the config is composed
+
+
+@dataclass
+class CacheSettings:
+    mode: str = "readwrite"
+    shard_size: int = DEFAULT_SHARD_SIZE
+
+    def __post_init__(self) -> None:
+        _choice(self.mode, CACHE_MODES, "cache.mode")
+        _positive(self.shard_size, "cache.shard_size")
+
+
+@dataclass
+class ShardSettings:
+    index: int = 0
+    count: int = 1
+
+
+@dataclass
+class EvaluateSettings:
+    """One `rtriever-eval` job. ``metrics`` None means the track's defaults (registry.py)."""
+
+    model: Any = MISSING
+    dataset: DatasetSettings = MISSING
+    instructions: InstructionSettings = MISSING
+    paths: PathsSettings = field(default_factory=PathsSettings)
+    experiment_name: str = "default"
+    run_name: str = MISSING
+    domains: list[str] | None = None
+    top_k: int = 1000
+    metrics: list[str] | None = None
+    overwrite: bool = False
+    print_report: bool = True
+    stage: str = "all"
+    shard: ShardSettings = field(default_factory=ShardSettings)
+    cache: CacheSettings = field(default_factory=CacheSettings)
+
+    def __post_init__(self) -> None:
+        _choice(self.stage, STAGES, "stage")
+        _positive(self.top_k, "top_k")

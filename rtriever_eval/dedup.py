@@ -41,8 +41,8 @@ class Distinct:
 def group_by_row(rows: np.ndarray, edges: Sequence[int]) -> list[np.ndarray]:
     """Item positions whose row lies in ``[edges[j], edges[j + 1])``, one array per range.
 
-    Positions keep their order within a range; every item lands in exactly one range when the edges span all
-    rows.
+    Within a range, positions are ordered by row, then by position; every item lands in exactly one range when
+    the edges span all rows.
     """
     order = np.argsort(rows, kind="stable")
     bounds = np.searchsorted(rows[order], np.asarray(edges, dtype=np.int64), side="left")

@@ -1,7 +1,12 @@
-"""Helpers shared by tests: where the real data beside the checkout lives, skipping when it is absent."""
+"""Helpers shared by tests: the real data beside the checkout (skipping when absent), the config composed
+in-process, the one console-script runner, and real child processes forked without interpreter start-up."""
 
 from __future__ import annotations
 
+import dataclasses
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -46,3 +51,90 @@ def file_digests(folder: Path) -> dict[str, str]:
         for p in sorted(folder.rglob("*"))
         if p.is_file()
     }
+
+
+BIN = Path(sys.executable).parent
+OFFLINE_ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+
+
+def run_console(
+    script: str, *args: str, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """A console script (`rtriever-eval`, `rtriever-report`, ...) as a real subprocess, offline: for the tests
+    where the process boundary is the point (console-script wiring, exit codes of a fresh interpreter)."""
+    return subprocess.run(
+        [str(BIN / script), *args],
+        cwd=cwd,
+        env={**OFFLINE_ENV, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class ChildRun:
+    """How a child process ended (``returncode`` -9 when SIGKILLed) and what it printed."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def _child_main(argv: list[str], cwd: str, env: dict[str, str], out: str, err: str) -> None:
+    """In the child: the output files as stdout/stderr, the environment and folder given, then the real CLI."""
+    with open(out, "w") as o, open(err, "w") as e:
+        os.dup2(o.fileno(), 1)
+        os.dup2(e.fileno(), 2)
+    sys.stdout = open(1, "w", closefd=False)  # noqa: SIM115 - the child's whole life
+    sys.stderr = open(2, "w", closefd=False)  # noqa: SIM115
+    os.environ.update(env)
+    os.chdir(cwd)
+    from rtriever_eval.cli.evaluate import main
+
+    sys.argv = ["rtriever-eval", *argv]
+    try:
+        main()
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
+
+
+_PRELOAD = ["tests.preload"]
+
+
+def run_eval_child(*argv: str, cwd: Path, env: dict[str, str] | None = None) -> ChildRun:
+    """`rtriever-eval <argv>` in a real child process that can be SIGKILLed, forked from a server that has
+    imported the libraries once (multiprocessing's forkserver), so each run costs no interpreter start-up."""
+    import multiprocessing
+    import tempfile
+
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(_PRELOAD)
+    with tempfile.TemporaryDirectory() as tmp:
+        out, err = os.path.join(tmp, "out"), os.path.join(tmp, "err")
+        child = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", **(env or {})}
+        proc = ctx.Process(target=_child_main, args=(list(argv), str(cwd), child, out, err))
+        proc.start()
+        proc.join(900)
+        if proc.is_alive():
+            proc.kill()
+            proc.join()
+        code = proc.exitcode if proc.exitcode is not None else -9
+        return ChildRun(code, Path(out).read_text(errors="replace"), Path(err).read_text(errors="replace"))
+
+
+def call_main(main: Any, argv: list[str], capsys: Any) -> tuple[int, str, str]:
+    """A CLI's main(argv) in-process: (exit code, stdout, stderr), as a shell would see them."""
+    code = 0
+    try:
+        main(argv)
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    out = capsys.readouterr()
+    return code, out.out, out.err

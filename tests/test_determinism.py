@@ -1,14 +1,14 @@
 """The same config gives byte-identical run.trec and per_query.tsv, once on an idle machine and once beside two
 processes that burn a CPU core each: nothing that changes a number may depend on timing or load.
 
-Real processes on purpose: the kernel choice is made at start-up, as a fresh `rtriever-eval` makes it.
+Real processes on purpose: each run is a child process that chooses its kernels as a fresh `rtriever-eval`
+does (forked from a server that imported the libraries, tests.helpers.run_eval_child).
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -16,8 +16,7 @@ from pathlib import Path
 
 import pytest
 
-BIN = Path(sys.executable).parent
-ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+from tests.helpers import run_eval_child
 
 
 @contextlib.contextmanager
@@ -33,20 +32,13 @@ def burning_cpus(n: int = 2) -> Iterator[None]:
 
 
 def _run(tmp_path: Path, model: str, i: int) -> Path:
-    proc = subprocess.run(
-        [
-            str(BIN / "rtriever-eval"),
-            f"model={model}",
-            "domains=[leetcode]",
-            f"paths.results_dir={tmp_path / f'r{i}'}",
-            f"paths.cache_dir={tmp_path / f'c{i}'}",  # a cache of its own: both runs really encode
-            "print_report=false",
-        ],
+    proc = run_eval_child(
+        f"model={model}",
+        "domains=[leetcode]",
+        f"paths.results_dir={tmp_path / f'r{i}'}",
+        f"paths.cache_dir={tmp_path / f'c{i}'}",  # a cache of its own: both runs really encode
+        "print_report=false",
         cwd=tmp_path,
-        env=ENV,
-        capture_output=True,
-        text=True,
-        timeout=900,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     return next((tmp_path / f"r{i}").rglob("leetcode/summary.json")).parent

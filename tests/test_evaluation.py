@@ -19,15 +19,7 @@ from rtriever_eval.data.trec import ranked, read_qrels, read_run, write_run
 from rtriever_eval.evaluation import DEFAULT_MEASURES, EvalResult, evaluate, parse_measure, to_pytrec_names
 from rtriever_eval.types import Qrels, Run
 
-TREC_EVAL_DIR = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "trec_eval"
 TOLERANCE = 5e-5 + 1e-9  # trec_eval prints 4 decimals
-
-
-@pytest.fixture
-def trec_eval_dir() -> Path:
-    if not TREC_EVAL_DIR.is_dir():
-        pytest.skip(f"trec_eval test files not found at {TREC_EVAL_DIR} (a fresh clone has no ../shared)")
-    return TREC_EVAL_DIR
 
 
 def _write(tmp_path: Path, name: str, text: str) -> Path:

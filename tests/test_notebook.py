@@ -1,16 +1,15 @@
 """notebooks/analysis.ipynb is committed without outputs, and runs clean against a fresh quickstart results folder.
 
-The quickstart goes through the real `rtriever-eval`; the notebook runs in a python3 kernel of this interpreter.
+It reads the session's quickstart (tests/conftest.py); the notebook runs in a python3 kernel of this interpreter.
 """
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from tests.conftest import Quickstart
 
 nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")
@@ -29,30 +28,8 @@ def test_committed_notebook_is_valid_and_has_no_outputs() -> None:
     assert len(params) == 1 and 'RESULTS_DIR = os.environ.get("RESULTS_DIR", "results/quickstart")' in params[0].source
 
 
-@pytest.fixture(scope="module")
-def quickstart(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("nb")
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run(
-        [
-            str(Path(sys.executable).parent / "rtriever-eval"),
-            "experiment=quickstart",
-            f"paths.results_dir={root / 'results'}",
-            f"paths.cache_dir={root / 'cache'}",
-            "print_report=false",
-        ],
-        cwd=root,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return root / "results" / "quickstart"
-
-
-def test_notebook_runs_against_the_quickstart(quickstart: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("RESULTS_DIR", str(quickstart))  # the kernel inherits this process's environment
+def test_notebook_runs_against_the_quickstart(quickstart: Quickstart, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RESULTS_DIR", str(quickstart.results))  # the kernel inherits this process's environment
     nb = nbformat.read(NOTEBOOK, as_version=4)
     client = nbclient.NotebookClient(
         nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOK.parent)}}
@@ -62,7 +39,7 @@ def test_notebook_runs_against_the_quickstart(quickstart: Path, monkeypatch: pyt
     assert not [o for o in outputs if o.output_type == "error"]
     markdown = [o.data["text/markdown"] for o in outputs if "text/markdown" in o.get("data", {})]
     texts = "".join(o.text for o in outputs if o.output_type == "stream" and o.name == "stdout")
-    assert f"from {quickstart}" in texts  # it read the folder it was given
+    assert f"from {quickstart.results}" in texts  # it read the folder it was given
     table = next(m for m in markdown if m.startswith("### nDCG@10 ×100 on sample"))
     for run in ("bm25", "bm25_bright", "minilm"):
         assert f"| {run} |" in table

@@ -32,7 +32,16 @@ MANIFEST = "manifest.json"
 LAST_USED = "last_used"
 _SHARD_RE = re.compile(r"^shard-(\d{5,})\.json$")
 _ENCODE_LOG_KEEP = 50
-SESSION = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+_SESSION: tuple[int, str] | None = None
+
+
+def session() -> str:
+    """This process in the manifests' encode logs (host, pid, a random tag); made anew in a forked child, so two
+    processes forked from one parent never share an entry of the log."""
+    global _SESSION
+    if _SESSION is None or _SESSION[0] != os.getpid():
+        _SESSION = (os.getpid(), f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}")
+    return _SESSION[1]
 """Identifies this process in the manifests' encode logs."""
 
 
@@ -253,7 +262,7 @@ class CacheEntry:
             "dim": int(arr.shape[1]),
             "encode_s": round(seconds, 4),
             "written_at": _now(),
-            "session": SESSION,
+            "session": session(),
         }
         write_json_atomic(self.folder / f"{name}.json", record)
         checkpoint("cache_shard_written")
@@ -278,9 +287,9 @@ class CacheEntry:
             current["updated"] = _now()
             if encoded:
                 runs: list[dict[str, Any]] = list(current.get("encode_log", []))
-                mine = next((r for r in runs if r.get("session") == SESSION), None)
+                mine = next((r for r in runs if r.get("session") == session()), None)
                 if mine is None:
-                    mine = {"session": SESSION, "started": _now(), "rows_encoded": 0, "shards": []}
+                    mine = {"session": session(), "started": _now(), "rows_encoded": 0, "shards": []}
                     runs.append(mine)
                 mine["rows_encoded"] = int(mine["rows_encoded"]) + sum(encoded.values())
                 mine["shards"] = sorted({*mine["shards"], *encoded})

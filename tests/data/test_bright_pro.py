@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +22,7 @@ from rtriever_eval.errors import ConfigError, InputError
 from rtriever_eval.evaluation import evaluate
 from rtriever_eval.registry import BENCHMARKS, STACKEXCHANGE
 from rtriever_eval.settings import DatasetSettings
+from tests.helpers import ChildRun, run_eval_child
 
 FIXTURE = PACKAGE_DIR / "data" / "sample_pro"
 CONFIG = DatasetSettings("bright_pro", "bright_pro", path=str(FIXTURE), hub_id="yale-nlp/Bright-Pro")
@@ -269,18 +267,14 @@ def test_bad_aspect_metric_fails_before_any_work(tmp_path: Path) -> None:
     assert info.value.field == "dataset.aspect_metrics" and not list(tmp_path.rglob("*.trec"))
 
 
-# -- end to end through the console script --------------------------------------------------------------------
+# -- end to end through the CLI, in a real child process ---------------------------------------------------
 
-BIN = Path(sys.executable).parent
-ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
 STANDARD_ORDER = ["nDCG@10", "R@10", "R@100", "R@1000", "RR", "AP"]
 STANDARD = set(STANDARD_ORDER)
 
 
-def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(BIN / "rtriever-eval"), *args], cwd=cwd, env=ENV, capture_output=True, text=True, timeout=600
-    )
+def _cli(*args: str, cwd: Path) -> ChildRun:
+    return run_eval_child(*args, cwd=cwd)
 
 
 def test_cli_writes_aspect_metrics_beside_the_standard_ones(tmp_path: Path) -> None:

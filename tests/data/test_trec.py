@@ -23,15 +23,6 @@ from rtriever_eval.data.trec import (
 )
 from rtriever_eval.errors import InputError
 
-TREC_EVAL_DIR = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "trec_eval"
-
-
-@pytest.fixture
-def trec_eval_dir() -> Path:
-    if not TREC_EVAL_DIR.is_dir():
-        pytest.skip(f"trec_eval test files not found at {TREC_EVAL_DIR} (a fresh clone has no ../shared)")
-    return TREC_EVAL_DIR
-
 
 def _write(tmp_path: Path, name: str, text: str) -> Path:
     path = tmp_path / name

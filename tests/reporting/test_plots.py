@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -13,9 +11,11 @@ import pandas as pd
 import pytest
 from matplotlib.container import BarContainer, ErrorbarContainer
 
+from rtriever_eval.cli.report import main as report_main
 from rtriever_eval.errors import InputError
 from rtriever_eval.reporting.plots import ablation_deltas, per_domain_bars, recall_curves, write_plots
 from rtriever_eval.results import collect_summaries
+from tests.helpers import call_main
 
 Recalls = tuple[float, float, float, float]  # nDCG@10, R@10, R@100, R@1000
 VALUES: dict[str, dict[str, Recalls]] = {
@@ -134,11 +134,10 @@ def test_write_plots_saves_valid_png_and_pdf(df: pd.DataFrame, tmp_path: Path) -
     assert pdf.read_bytes() == (tmp_path / "report" / pdf.name).read_bytes()
 
 
-def test_cli_writes_plots_by_default(tmp_path: Path) -> None:
+def test_cli_writes_plots_by_default(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     _write(tmp_path, {"a": VALUES["base"], "b": VALUES["variant"]})
-    exe = Path(sys.executable).parent / "rtriever-report"
-    proc = subprocess.run([str(exe), str(tmp_path)], capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr
+    code, _, err = call_main(report_main, [str(tmp_path)], capsys)
+    assert code == 0, err
     report = tmp_path / "report"
     for stem in ("bars_sample_nDCG_at_10", "deltas_sample_nDCG_at_10", "recall_sample"):
         assert (report / f"{stem}.png").is_file() and (report / f"{stem}.pdf").is_file()

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
-import subprocess
-import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
+from rtriever_eval.cli.report import main as report_main
 from rtriever_eval.errors import InputError
 from rtriever_eval.registry import BRIGHT_DOMAINS
 from rtriever_eval.reporting.references import (
@@ -23,6 +24,7 @@ from rtriever_eval.reporting.references import (
     reference_domains,
 )
 from rtriever_eval.results import collect_summaries
+from tests.helpers import call_main
 
 REFS = load_references()
 
@@ -184,28 +186,36 @@ def test_bad_reference_file_names_file_line_and_field(tmp_path: Path) -> None:
         load_references(tmp_path)
 
 
-def _report(*args: str) -> subprocess.CompletedProcess[str]:
-    exe = Path(sys.executable).parent / "rtriever-report"
-    return subprocess.run([str(exe), *args], capture_output=True, text=True, timeout=300)
+@dataclasses.dataclass(frozen=True)
+class _Done:
+    returncode: int
+    stdout: str
+    stderr: str
 
 
-def test_cli_compare_to_prints_and_writes(tmp_path: Path) -> None:
+@pytest.fixture
+def report(capsys: pytest.CaptureFixture[str]) -> Callable[..., _Done]:
+    """`rtriever-report <args>` through its main(), in-process."""
+    return lambda *args: _Done(*call_main(report_main, list(args), capsys))
+
+
+def test_cli_compare_to_prints_and_writes(tmp_path: Path, report: Callable[..., _Done]) -> None:
     _results(tmp_path, {"bm25": {"biology": 0.189, "leetcode": 0.30}})
-    proc = _report(str(tmp_path), "--compare-to", "bm25_paper", "--ref-tolerance", "0.5", "--no-plots")
+    proc = report(str(tmp_path), "--compare-to", "bm25_paper", "--ref-tolerance", "0.5", "--no-plots")
     assert proc.returncode == 0, proc.stderr
     assert "reproduced vs bm25_paper" in proc.stdout
     assert "| bm25 | bright | biology | 18.90 | 18.90 | +0.00 | ok |" in proc.stdout
     assert "| bm25 | bright | leetcode | 24.40 | 30.00 | +5.60 | **off** |" in proc.stdout
-    report = tmp_path / "report"
-    assert (report / "compare_bm25_paper.md").read_text().startswith("### nDCG@10")
-    csv = pd.read_csv(report / "compare_bm25_paper.csv")
+    folder = tmp_path / "report"
+    assert (folder / "compare_bm25_paper.md").read_text().startswith("### nDCG@10")
+    csv = pd.read_csv(folder / "compare_bm25_paper.csv")
     assert list(csv.columns) == ["run", "dataset", "domain", "reported", "reproduced", "delta", "beyond_tolerance"]
-    assert not list(report.glob("*.png"))  # --no-plots
+    assert not list(folder.glob("*.png"))  # --no-plots
 
 
-def test_cli_unknown_reference_lists_valid_ones(tmp_path: Path) -> None:
+def test_cli_unknown_reference_lists_valid_ones(tmp_path: Path, report: Callable[..., _Done]) -> None:
     _results(tmp_path, {"bm25": {"biology": 0.189}})
-    proc = _report(str(tmp_path), "--compare-to", "bm25_papr")
+    proc = report(str(tmp_path), "--compare-to", "bm25_papr")
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     flat = " ".join(proc.stderr.split())
     assert "unknown reference 'bm25_papr'; valid references: bm25_paper, anserini_bm25" in flat

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import json
 import math
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
+from rtriever_eval.cli.report import main as report_main
 from rtriever_eval.errors import InputError
 from rtriever_eval.reporting.render import to_latex, to_markdown
 from rtriever_eval.reporting.tables import SignificanceOptions, comparison_table, significance_table
 from rtriever_eval.results import collect_summaries, load_per_query
+from tests.helpers import call_main
 
 
 def _summary(root: Path, run: str, domain: str, ndcg: float, dataset: str = "bright") -> None:
@@ -77,27 +77,17 @@ def test_broken_summary_names_the_file(tmp_path: Path) -> None:
     assert info.value.path is not None and info.value.path.endswith("x/summary.json")
 
 
-def test_report_cli_writes_md_csv_tex(results: Path) -> None:
-    proc = subprocess.run(
-        [str(Path(sys.executable).parent / "rtriever-report"), str(results)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert proc.returncode == 0, proc.stderr
-    assert "| dense_model | 30.0 | 10.0 | 20.0 |" in proc.stdout
+def test_report_cli_writes_md_csv_tex(results: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = call_main(report_main, [str(results)], capsys)
+    assert code == 0, err
+    assert "| dense_model | 30.0 | 10.0 | 20.0 |" in out
     files = {p.name for p in (results / "report").iterdir()}  # figures may sit beside the tables
     assert {"table_bright_nDCG_at_10.csv", "table_bright_nDCG_at_10.md", "table_bright_nDCG_at_10.tex"} <= files
     assert "significance.csv" not in files  # no --baseline: no tests
     csv = (results / "report" / "table_bright_nDCG_at_10.csv").read_text().splitlines()
     assert csv[0] == "run,biology,leetcode,avg" and csv[1].startswith("bm25,0.189000,0.244000,0.216500")
-    bad = subprocess.run(
-        [str(Path(sys.executable).parent / "rtriever-report"), str(results / "nope")],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert bad.returncode == 2 and "results folder does not exist" in bad.stderr
+    code, _, err = call_main(report_main, [str(results / "nope")], capsys)
+    assert code == 2 and "results folder does not exist" in err
 
 
 # Significance marks: hand-made results where the exact randomization p-values are known.
@@ -214,15 +204,12 @@ def test_bad_per_query_file_names_line_and_field(tmp_path: Path) -> None:
         load_per_query(folder, "AP")
 
 
-def test_report_cli_with_baseline_writes_marks_intervals_and_significance_csv(paired: Path) -> None:
-    proc = subprocess.run(
-        [str(Path(sys.executable).parent / "rtriever-report"), str(paired), "--baseline", "bm25"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert proc.returncode == 0, proc.stderr
-    assert "| dense | **55.0**† | 25.0‡ | 40.0 |" in proc.stdout
+def test_report_cli_with_baseline_writes_marks_intervals_and_significance_csv(
+    paired: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = call_main(report_main, [str(paired), "--baseline", "bm25"], capsys)
+    assert code == 0, err
+    assert "| dense | **55.0**† | 25.0‡ | 40.0 |" in out
     report = paired / "report"
     assert {
         "significance.csv",
@@ -237,10 +224,5 @@ def test_report_cli_with_baseline_writes_marks_intervals_and_significance_csv(pa
     dense_bio = sig[(sig["run"] == "dense") & (sig["domain"] == "biology")].iloc[0]
     assert dense_bio["p_holm"] == pytest.approx(0.015625) and bool(dense_bio["significant"])
     assert "$^{\\ddagger}$" in (report / "table_bright_nDCG_at_10.tex").read_text()
-    bad = subprocess.run(
-        [str(Path(sys.executable).parent / "rtriever-report"), str(paired), "--baseline", "nope"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert bad.returncode == 2 and "baseline run 'nope' not found" in bad.stderr
+    code, _, err = call_main(report_main, [str(paired), "--baseline", "nope"], capsys)
+    assert code == 2 and "baseline run 'nope' not found" in err

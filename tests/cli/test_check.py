@@ -1,4 +1,4 @@
-"""rtriever-check end to end: a real BM25 run on the sample set, copied and perturbed by hand, through the CLI.
+"""rtriever-check end to end: the quickstart's real BM25 run, copied and perturbed by hand, through the CLI's main().
 
 Exit codes are the contract: 0 no regression, 1 regression or missing domain (with a table), 2 bad input.
 """
@@ -6,41 +6,25 @@ Exit codes are the contract: 0 no regression, 1 regression or missing domain (wi
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from rtriever_eval.cli.check import main
+from tests.conftest import Quickstart
+from tests.helpers import run_console
 
-BIN = Path(sys.executable).parent
-ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
 METRIC = "nDCG@10"
 
 
 @pytest.fixture(scope="module")
-def bm25_results(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    cwd = tmp_path_factory.mktemp("check")
-    proc = subprocess.run(
-        [
-            str(BIN / "rtriever-eval"),
-            "model=bm25",
-            "dataset=sample",
-            f"paths.results_dir={cwd / 'results'}",
-            f"paths.cache_dir={cwd / 'cache'}",
-        ],
-        cwd=cwd,
-        env=ENV,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert proc.returncode == 0, proc.stderr
-    return cwd / "results"
+def bm25_results(quickstart: Quickstart, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The quickstart's BM25 run alone, as its own results tree."""
+    root = tmp_path_factory.mktemp("check") / "results"
+    shutil.copytree(quickstart.results / "bm25", root / "quickstart" / "bm25")
+    return root
 
 
 @pytest.fixture
@@ -211,8 +195,7 @@ def test_bad_input_exits_2_naming_the_file(
 
 
 def test_console_script(results: tuple[Path, Path]) -> None:
-    proc = subprocess.run(
-        [str(BIN / "rtriever-check"), *map(str, results)], capture_output=True, text=True, timeout=120, env=ENV
-    )
+    """The installed console script itself (its wiring is the point)."""
+    proc = run_console("rtriever-check", *map(str, results), cwd=results[0].parent)
     assert proc.returncode == 0, proc.stderr
     assert "rtriever-check: nDCG@10, tolerance 0.0100" in proc.stdout

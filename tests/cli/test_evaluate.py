@@ -1,21 +1,17 @@
-"""End to end through the real console scripts: quickstart, contract files, skip/overwrite, bad input, typos."""
+"""`rtriever-eval` end to end: the quickstart through the real console script (the session's, tests/conftest.py),
+then reuse/refusal/overwrite, bad input, typos and foreign targets in real child processes (exit codes, stderr)."""
 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
-
-import pytest
 
 from rtriever_eval.data.trec import read_run
 from rtriever_eval.evaluation import evaluate
 from rtriever_eval.settings import DatasetSettings
+from tests.conftest import Quickstart
+from tests.helpers import ChildRun, evaluate_in_process, run_eval_child
 
-BIN = Path(sys.executable).parent
-ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
 CONTRACT_KEYS = {
     "domain",
     "model",
@@ -32,10 +28,8 @@ CONTRACT_KEYS = {
 METRICS = {"nDCG@10", "R@10", "R@100", "R@1000", "RR", "AP"}
 
 
-def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(BIN / "rtriever-eval"), *args], cwd=cwd, env=ENV, capture_output=True, text=True, timeout=600
-    )
+def _cli(*args: str, cwd: Path) -> ChildRun:
+    return run_eval_child(*args, cwd=cwd)
 
 
 def _flat(text: str) -> str:
@@ -43,23 +37,8 @@ def _flat(text: str) -> str:
     return " ".join(text.split())
 
 
-@pytest.fixture(scope="module")
-def quickstart(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess[str]]:
-    cwd = tmp_path_factory.mktemp("qs")
-    proc = _cli(
-        "experiment=quickstart",
-        f"paths.results_dir={cwd / 'results'}",
-        f"paths.cache_dir={cwd / 'cache'}",
-        cwd=cwd,
-    )
-    return cwd / "results", proc
-
-
-def test_quickstart_prints_the_table_and_writes_contract_files(
-    quickstart: tuple[Path, subprocess.CompletedProcess[str]],
-) -> None:
-    results, proc = quickstart
-    assert proc.returncode == 0, proc.stderr[-3000:]
+def test_quickstart_prints_the_table_and_writes_contract_files(quickstart: Quickstart) -> None:
+    results, proc = quickstart.root / "results", quickstart.proc
     for run in ("bm25", "bm25_bright", "minilm"):
         assert f"| {run} |" in proc.stdout
     summaries = sorted(results.glob("quickstart/*/sample/*/summary.json"))
@@ -83,10 +62,8 @@ def test_quickstart_prints_the_table_and_writes_contract_files(
     assert (results / "quickstart" / "report").is_dir()
 
 
-def test_exclusions_never_appear_in_the_run(
-    quickstart: tuple[Path, subprocess.CompletedProcess[str]],
-) -> None:
-    results, _ = quickstart
+def test_exclusions_never_appear_in_the_run(quickstart: Quickstart) -> None:
+    results = quickstart.root / "results"
     from rtriever_eval.data.loading import load_domain
 
     summary = json.loads(next(results.glob("quickstart/bm25/sample/leetcode/summary.json")).read_text())
@@ -98,20 +75,20 @@ def test_exclusions_never_appear_in_the_run(
         assert not (set(docs) & excluded[qid])
 
 
-def test_rerun_skips_finished_domains_and_overwrite_recomputes(tmp_path: Path) -> None:
+def test_rerun_reuses_refuses_a_changed_setting_and_overwrite_recomputes(tmp_path: Path) -> None:
+    """Reuse and overwrite run in-process; the refusal in a real process, for its exit code and paragraph."""
     args = ("model=bm25", "domains=[biology]", f"paths.results_dir={tmp_path}", "print_report=false")
-    assert _cli(*args, cwd=tmp_path).returncode == 0
+    evaluate_in_process(*args)
     summary = next(tmp_path.rglob("biology/summary.json"))
     before = summary.stat().st_mtime_ns
-    proc = _cli(*args, cwd=tmp_path)
-    assert proc.returncode == 0 and summary.stat().st_mtime_ns == before
+    assert [o.skipped for o in evaluate_in_process(*args)] == [True] and summary.stat().st_mtime_ns == before
     stale = _cli(*args, "model.k1=3.0", "model.b=1.0", cwd=tmp_path)  # the issue's example: no stale numbers
     assert stale.returncode == 2 and "Traceback" not in stale.stderr
     message = _flat(stale.stderr)
     assert "config.model.k1: 0.9 → 3.0" in message and "config.model.b: 0.4 → 1.0" in message
     assert "overwrite=true" in message and "run_name=" in message
     assert summary.stat().st_mtime_ns == before
-    assert _cli(*args, "overwrite=true", cwd=tmp_path).returncode == 0
+    assert [o.skipped for o in evaluate_in_process(*args, "overwrite=true")] == [False]
     assert summary.stat().st_mtime_ns != before
 
 

@@ -17,10 +17,15 @@ from omegaconf import DictConfig, OmegaConf
 from rtriever_eval.errors import ConfigError
 from rtriever_eval.settings import (
     BM25Settings,
+    CrossEncoderSettings,
     DatasetSettings,
     DenseSettings,
     EvaluateSettings,
+    FusionSettings,
     InstructionSettings,
+    LLMRerankerSettings,
+    RerankSettings,
+    RewriterSettings,
 )
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -65,6 +70,11 @@ def register_configs() -> None:
     cs.store(name="evaluate_schema", node=EvaluateSettings)
     cs.store(group="model", name="bm25_schema", node=BM25Settings)
     cs.store(group="model", name="dense_schema", node=DenseSettings)
+    cs.store(group="model", name="fusion_schema", node=FusionSettings)
+    cs.store(group="model", name="rerank_schema", node=RerankSettings)
+    cs.store(group="reranker", name="cross_encoder_schema", node=CrossEncoderSettings)
+    cs.store(group="reranker", name="llm_reranker_schema", node=LLMRerankerSettings)
+    cs.store(group="rewriter", name="rewriter_schema", node=RewriterSettings)
     cs.store(group="dataset", name="dataset_schema", node=DatasetSettings)
     cs.store(group="instructions", name="instructions_schema", node=InstructionSettings)
 
@@ -79,8 +89,20 @@ def to_settings(cfg: DictConfig) -> EvaluateSettings:
         raise ConfigError(" ".join(str(exc).split())) from None
     if not isinstance(settings, EvaluateSettings):
         raise ConfigError("the config is not an rtriever-eval job config (no evaluate_schema)")
-    if not isinstance(settings.model, BM25Settings | DenseSettings):
+    if not isinstance(settings.model, BM25Settings | DenseSettings | FusionSettings | RerankSettings):
         raise ConfigError(
-            "model config lacks a schema: its defaults list must name bm25_schema or dense_schema", field="model"
+            "model config lacks a schema: its defaults list must name bm25_schema, dense_schema, fusion_schema or "
+            "rerank_schema",
+            field="model",
         )
+    if settings.reranker is not None and not isinstance(
+        settings.reranker, DenseSettings | CrossEncoderSettings | LLMRerankerSettings
+    ):
+        raise ConfigError("reranker config lacks a schema (dense, cross_encoder or llm_reranker)", field="reranker")
+    if isinstance(settings.model, RerankSettings) and settings.reranker is None:
+        raise ConfigError("model=rerank needs a reranker: add reranker=<name> (conf/reranker/)", field="reranker")
+    if settings.rewriter is not None and not isinstance(settings.rewriter, RewriterSettings):
+        raise ConfigError("rewriter config lacks its schema (rewriter_schema)", field="rewriter")
+    if settings.rewriter is not None and not settings.dataset.query_file:
+        raise ConfigError("a rewriter writes dataset.query_file=<jsonl>: set it", field="dataset.query_file")
     return settings

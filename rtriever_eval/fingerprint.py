@@ -36,6 +36,8 @@ NON_RESULT_KEYS: tuple[str, ...] = (
     "model.document_prompt",
     "dataset.path",
     "dataset.domains",
+    "dataset.query_file",
+    "rewriter",
     "model.path",
     "model.batch_size",
     "model.max_tokens_per_batch",
@@ -45,7 +47,8 @@ NON_RESULT_KEYS: tuple[str, ...] = (
 )
 """Config keys (and everything below them) left out of the fingerprint: where inputs and outputs live (the data
 and model are fingerprinted by content instead), which domains a run selects, logging and report switches,
-batch sizes and token budgets, the device, the cache's mode and shard size, and the encode stage's sharding.
+batch sizes and token budgets, the device, the cache's mode and shard size, the encode stage's sharding, and the
+rewritten-query file and its rewriter (the texts they give are in the data hash).
 None of them changes a number beyond float rounding; the kernels they lead to are recorded in the summary.
 The instruction set and the prompt templates are left out too: the exact prompts they produce for the domain
 are fingerprinted instead, so a retriever that takes no instruction (BM25) is not refused over one, and two
@@ -71,9 +74,11 @@ def config_fields(config: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in flatten(config).items() if not _excluded(k)}
 
 
-def data_sha256(data: DomainData) -> str:
+def data_sha256(data: DomainData, *, query_texts: bool = True) -> str:
     """sha256 over what a domain evaluates: query ids, texts and exclusions, document ids and texts, judgments
-    and (BRIGHT-Pro) aspects. Any change to them, or to their order, changes it."""
+    and (BRIGHT-Pro) aspects. Any change to them, or to their order, changes it. Without `query_texts`: the
+    evaluation a later stage may fuse across (the same corpus, queries and judgments, however the queries were
+    worded, e.g. rewritten)."""
     h = hashlib.sha256()
 
     def put(*parts: str) -> None:
@@ -84,7 +89,7 @@ def data_sha256(data: DomainData) -> str:
 
     put("queries", str(len(data.queries)))
     for q in data.queries:
-        put(q.id, q.text, *sorted(q.excluded_ids))
+        put(q.id, q.text if query_texts else "", *sorted(q.excluded_ids))
     put("documents", str(len(data.documents)))
     for d in data.documents:
         put(d.id, d.text)
@@ -108,6 +113,7 @@ class Fingerprint:
     model: dict[str, Any]
     prompts: dict[str, str] = field(default_factory=dict)
     numerics: int = NUMERICS
+    evaluation: str = ""  # data_sha256(..., query_texts=False): what later stages check their inputs against
 
     def fields(self) -> dict[str, Any]:
         """Every compared value under one flat, named key (``config.model.k1``, ``data``, ``model.commit``)."""
@@ -128,6 +134,7 @@ class Fingerprint:
             "digest": self.digest,
             "numerics": self.numerics,
             "data_sha256": self.data,
+            "evaluation_sha256": self.evaluation,
             "prompts": self.prompts,
             "model": self.model,
             "config": self.config,
@@ -144,9 +151,9 @@ class Fingerprint:
             return None
         if not isinstance(prompts, Mapping):
             return None
-        return cls(
-            dict(config), data, dict(model), {str(k): str(v) for k, v in prompts.items()}, int(obj.get("numerics", 0))
-        )
+        texts = {str(k): str(v) for k, v in prompts.items()}
+        numerics, evaluation = int(obj.get("numerics", 0)), str(obj.get("evaluation_sha256", ""))
+        return cls(dict(config), data, dict(model), texts, numerics, evaluation)
 
 
 def differences(old: Fingerprint | None, new: Fingerprint) -> list[tuple[str, Any, Any]]:

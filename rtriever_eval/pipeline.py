@@ -30,6 +30,7 @@ from rtriever_eval.results import SUMMARY_FILE, Summary, read_summary, run_folde
 from rtriever_eval.retrievers.base import CorpusEncoder, Retriever, build_retriever
 from rtriever_eval.search import to_run
 from rtriever_eval.settings import EvaluateSettings
+from rtriever_eval.stages.inputs import RunContext
 from rtriever_eval.types import DomainData
 
 log = logging.getLogger(__name__)
@@ -113,7 +114,9 @@ def fingerprint_of(plan: Plan, data: DomainData) -> Fingerprint:
     fields = config_fields(dataclasses.asdict(settings))
     prompts = plan.prompts[data.name]
     texts = {"query": prompts.query, "document": prompts.document}
-    return Fingerprint(fields, data_sha256(data), plan.retriever.identity(), texts)
+    identity = plan.retriever.identity(data.name)
+    evaluation = data_sha256(data, query_texts=False)
+    return Fingerprint(fields, data_sha256(data), identity, texts, evaluation=evaluation)
 
 
 def evaluate_domain(plan: Plan, data: DomainData, out_dir: Path, fingerprint: Fingerprint) -> Summary:
@@ -195,9 +198,14 @@ def plan_run(cfg: DictConfig | EvaluateSettings) -> Plan:
         bench, s.domains, long_documents=s.dataset.long_documents, path=s.dataset.path, dataset=s.dataset.name
     )
     check_run(s, domains, track)
-    retriever = build_retriever(s.model, cache_dir=s.paths.cache_dir, cache=s.cache)
-    prompts = {d: resolve_prompts(s.instructions, s.model, bench, d, track) for d in domains}
-    retriever.preflight(list(prompts.values()))
+    context = RunContext(s.paths.results_dir, s.experiment_name, s.dataset.name)
+    retriever = build_retriever(
+        s.model, cache_dir=s.paths.cache_dir, cache=s.cache, context=context, reranker=s.reranker
+    )
+    prompts = {d: resolve_prompts(s.instructions, s.model, bench, d, track, s.reranker) for d in domains}
+    retriever.preflight(domains, prompts)
+    if s.rewriter is not None:
+        run_rewrite(s, domains)  # the rewritten-query artifact first: resumed, a no-op when complete
     plan = Plan(s, bench, track, retriever, domains, prompts, {})
     stale: dict[str, list[tuple[str, Any, Any]]] = {}
     for domain in [] if s.overwrite else domains:
@@ -223,6 +231,21 @@ def plan_run(cfg: DictConfig | EvaluateSettings) -> Plan:
             path=plan.folder,
         )
     return plan
+
+
+def run_rewrite(s: EvaluateSettings, domains: list[str] | None = None) -> int:
+    """Fill dataset.query_file with the rewriter's rewrites of the selected domains' original queries (those
+    already in the file are kept); returns how many were generated."""
+    from rtriever_eval.rewrite import Rewriter, rewrite_queries
+
+    if s.rewriter is None or not s.dataset.query_file:
+        raise ConfigError("rewriting needs rewriter=<name> and dataset.query_file=<jsonl>", field="rewriter")
+    if domains is None:
+        bench = benchmark(s.dataset.benchmark)
+        domains = select_domains(bench, s.domains, long_documents=s.dataset.long_documents, path=s.dataset.path,
+                                 dataset=s.dataset.name)  # fmt: skip
+    queries = {d: load_domain(s.dataset, d, rewritten=False).queries for d in domains}
+    return rewrite_queries(Rewriter(s.rewriter, cache_dir=s.paths.cache_dir), queries, Path(s.dataset.query_file))
 
 
 def run_encoding(cfg: DictConfig | EvaluateSettings) -> list[EncodeOutcome]:

@@ -10,7 +10,14 @@ from dataclasses import dataclass
 
 from rtriever_eval.errors import ConfigError
 from rtriever_eval.registry import Benchmark, Track
-from rtriever_eval.settings import DenseSettings, InstructionSettings, ModelSettings
+from rtriever_eval.settings import (
+    DenseSettings,
+    InstructionSettings,
+    LLMRerankerSettings,
+    ModelSettings,
+    RerankerSettings,
+    RerankSettings,
+)
 
 
 @dataclass(frozen=True)
@@ -51,10 +58,25 @@ def wrap(template: str | None, instruction: str | None) -> str:
 
 
 def resolve_prompts(
-    instructions: InstructionSettings, model: ModelSettings, bench: Benchmark, domain: str, track: Track
+    instructions: InstructionSettings,
+    model: ModelSettings,
+    bench: Benchmark,
+    domain: str,
+    track: Track,
+    reranker: RerankerSettings | None = None,
 ) -> Prompts:
     """The exact prompts of `domain` for `model`. A model without a query template (BM25, MiniLM) takes no
-    instruction and records none."""
+    instruction and records none; a rerank stage takes its reranker's (an LLM reranker: its own instruction,
+    else the domain's, else its default; it formats the pair itself); fusion takes none."""
+    if isinstance(model, RerankSettings) and reranker is not None:
+        if isinstance(reranker, LLMRerankerSettings):
+            instruction = reranker.instruction or instruction_for(instructions, bench, domain, track)
+            return Prompts(instruction or reranker.default_instruction, "", "")
+        return (
+            resolve_prompts(instructions, reranker, bench, domain, track)
+            if isinstance(reranker, DenseSettings)
+            else Prompts(None, "", "")
+        )
     if not isinstance(model, DenseSettings) or not model.query_template:
         document = model.document_prompt if isinstance(model, DenseSettings) else ""
         return Prompts(None, "", document)

@@ -161,19 +161,13 @@ def save_tiny_qwen3(
     Returns:
         ``out_dir`` as a Path.
     """
-    import torch
     from transformers import Qwen3Model
 
     out = copy_qwen3_tokenizer(out_dir, eos_postprocessor=eos_postprocessor)
     vocab_size = _vocab_size(out)
     config = tiny_qwen3_config(vocab_size)
     config.architectures = ["Qwen3Model"]
-    generator_state = torch.random.get_rng_state()
-    try:
-        torch.manual_seed(seed)
-        model = Qwen3Model(config).eval()
-    finally:
-        torch.random.set_rng_state(generator_state)
+    model = _seeded(lambda: Qwen3Model(config).eval(), seed)
     model.save_pretrained(out, safe_serialization=True)
     if with_st_modules:
         write_st_modules(out, embedding_dim=config.hidden_size, pooling="lasttoken", max_seq_length=max_seq_length)
@@ -268,6 +262,50 @@ def _vocab_size(tokenizer_dir: Path) -> int:
     return int(Tokenizer.from_file(str(tokenizer_dir / "tokenizer.json")).get_vocab_size(with_added_tokens=True))
 
 
+def _seeded(build: Any, seed: int) -> Any:
+    """``build()`` under ``torch.manual_seed(seed)``, leaving the caller's global generator as it was."""
+    import torch
+
+    state = torch.random.get_rng_state()
+    try:
+        torch.manual_seed(seed)
+        return build()
+    finally:
+        torch.random.set_rng_state(state)
+
+
 def _write_json(path: Path, payload: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+
+
+def save_tiny_qwen3_lm(out_dir: str | Path, *, seed: int = 0) -> Path:
+    """A random-weight tiny ``Qwen3ForCausalLM`` + the real Qwen3 tokenizer (with its chat template) in
+    ``out_dir``: exercises the LLM reranker and the query rewriter offline."""
+    from transformers import Qwen3ForCausalLM
+
+    out = copy_qwen3_tokenizer(out_dir, eos_postprocessor=False)
+    config = tiny_qwen3_config(_vocab_size(out))
+    config.architectures = ["Qwen3ForCausalLM"]
+    model = _seeded(lambda: Qwen3ForCausalLM(config).eval(), seed)
+    model.save_pretrained(out, safe_serialization=True)
+    return out
+
+
+def save_tiny_cross_encoder(out_dir: str | Path, *, seed: int = 0) -> Path:
+    """A random-weight tiny BERT sequence classifier (one label) with all-MiniLM-L6-v2's vocabulary and
+    tokenizer in ``out_dir``: a folder sentence-transformers' CrossEncoder loads, for offline tests."""
+    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    tokenizer = AutoTokenizer.from_pretrained(str(minilm_path()))
+    config = BertConfig(
+        vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+        intermediate_size=64, max_position_embeddings=512,
+    )  # fmt: skip
+    config.num_labels = 1  # one relevance score per pair
+    model = _seeded(lambda: BertForSequenceClassification(config).eval(), seed)
+    model.save_pretrained(out, safe_serialization=True)
+    tokenizer.save_pretrained(out)
+    return out

@@ -4,10 +4,12 @@ in-process, the one console-script runner, and real child processes forked witho
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import os
 import subprocess
 import sys
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -22,6 +24,16 @@ def shared_data(sub: str) -> Path:
     if not path.exists():
         pytest.skip(f"real data not available: {path} is absent (it lives beside the project checkout)")
     return path
+
+
+def load_benchmark(name: str) -> ModuleType:
+    """A script of benchmarks/ imported as a module (benchmarks are not a package), e.g. its data loaders."""
+    spec = importlib.util.spec_from_file_location(name, PROJECT_ROOT / "benchmarks" / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault(name, module)
+    spec.loader.exec_module(module)
+    return module
 
 
 def compose_config(*overrides: str) -> Any:

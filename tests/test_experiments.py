@@ -33,6 +33,7 @@ RESEARCH = [
     "length_ablation",
     "dtype_ablation",
     "reasoning_queries",
+    "bright_pipelines",
 ]
 ON_SAMPLE = ["dataset=sample", "domains=[biology]"]
 # The runs narrow some sweeps (a command-line sweep replaces the experiment's own, as in real use) to stay quick on
@@ -195,6 +196,13 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
+def tiny_lm(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from rtriever_eval.testing import save_tiny_qwen3_lm
+
+    return save_tiny_qwen3_lm(tmp_path_factory.mktemp("tiny_lm") / "lm")
+
+
+@pytest.fixture(scope="module")
 def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("experiments")
 
@@ -233,7 +241,13 @@ def _summaries(root: Path, experiment: str) -> dict[str, dict[str, Any]]:
 
 
 @pytest.mark.parametrize("experiment", RESEARCH)
-def test_experiment_runs_on_the_sample_data(experiment: str, tiny_model: Path, workdir: Path) -> None:
+def test_experiment_runs_on_the_sample_data(
+    experiment: str, tiny_model: Path, tiny_lm: Path, workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # bright_pipelines takes its models' local copies from the environment: tiny random ones here
+    monkeypatch.setenv("RTRIEVER_MODEL_PATH", str(tiny_model))
+    monkeypatch.setenv("RTRIEVER_RERANKER_PATH", str(tiny_lm))
+    monkeypatch.setenv("RTRIEVER_REWRITER_PATH", str(tiny_lm))
     expected: set[str] = set()
     for overrides, sweeps in _invocations(experiment, tiny_model):
         expected |= _run(experiment, overrides, sweeps, workdir)
@@ -280,3 +294,12 @@ def _check_variants(experiment: str, summaries: dict[str, dict[str, Any]]) -> No
             else:
                 assert name == f"{s['model']}-{details['query_source']}-{details['query_field']}"
         assert {n.split("-", 1)[1] for n in summaries} == {"examples-query", "ORACLE-examples-reasoning"}
+    elif experiment == "bright_pipelines":
+        assert set(summaries) == {"bm25", "rtriever_4b", "rrf-bm25-rtriever_4b", "rtriever_4b-rerank-qwen3_reranker_4b",
+                                  "rtriever_4b-rewritten", "rrf-bm25-rtriever_4b-rewritten"}  # fmt: skip
+        kinds = {n: s["model_settings"]["kind"] for n, s in summaries.items()}
+        assert kinds["rrf-bm25-rtriever_4b"] == "fusion" and kinds["rtriever_4b-rerank-qwen3_reranker_4b"] == "rerank"
+        rewritten = summaries["rtriever_4b-rewritten"]["dataset_details"]
+        assert rewritten["query_file"].endswith("rewrites/sample-bright_reason.jsonl")
+        inputs = summaries["rrf-bm25-rtriever_4b-rewritten"]["fingerprint"]["model"]["inputs"]
+        assert set(inputs) == {"bm25", "rtriever_4b", "rtriever_4b-rewritten"}

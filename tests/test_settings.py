@@ -26,11 +26,23 @@ def _compose(*overrides: str):  # type: ignore[no-untyped-def]
 
 @pytest.mark.parametrize("model", _names("model"))
 def test_every_model_config_composes(model: str) -> None:
-    cfg = _compose(f"model={model}")
-    assert cfg.model.name == model
-    assert cfg.model.kind in ("bm25", "dense")
+    # Multi-stage models take their inputs from the command line and are named after them.
+    required = {
+        "fusion": (["model.inputs=[bm25,minilm]"], "fusion-rrf", "fusion"),
+        "rerank": (["model.first_stage=bm25", "reranker=minilm"], "rerank-bm25", "rerank"),
+    }
+    overrides, name, kind = required.get(model, ([], model, None))
+    cfg = _compose(f"model={model}", *overrides)
+    assert cfg.model.name == name
+    assert cfg.model.kind == kind if kind else cfg.model.kind in ("bm25", "dense")
     settings = to_settings(cfg)
-    assert isinstance(settings, EvaluateSettings) and settings.model.name == model
+    assert isinstance(settings, EvaluateSettings) and settings.model.name == name
+
+
+@pytest.mark.parametrize("model", ["fusion", "rerank"])
+def test_multi_stage_models_refuse_missing_inputs(model: str) -> None:
+    with pytest.raises(ConfigError, match=r"model\.(inputs|first_stage)"):
+        to_settings(_compose(f"model={model}"))
 
 
 @pytest.mark.parametrize("dataset", _names("dataset"))

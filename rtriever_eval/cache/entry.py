@@ -42,6 +42,8 @@ def session() -> str:
     if _SESSION is None or _SESSION[0] != os.getpid():
         _SESSION = (os.getpid(), f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}")
     return _SESSION[1]
+
+
 """Identifies this process in the manifests' encode logs."""
 
 

@@ -160,12 +160,16 @@ def check_targets(argv: list[str]) -> str | None:
     )
 
 
-def main() -> None:
-    argv = sys.argv[1:]
+def guard_argv(argv: list[str]) -> None:
+    """Refuse bad overrides and foreign ``_target_`` classes before Hydra runs (help and config views pass)."""
     if not any(a in ("--help", "-h", "--hydra-help", "--cfg", "-c", "--info", "-i") for a in argv):
         message = precheck_overrides(argv) or check_targets(argv)
         if message:
             fail(message)
+
+
+def main() -> None:
+    guard_argv(sys.argv[1:])
     _app()
 
 

@@ -13,13 +13,21 @@ from rtriever_eval.data.beir import load_beir_domain
 from rtriever_eval.data.bright import find_split_file, load_bright_domain
 from rtriever_eval.data.bright_pro import CONFIGS as PRO_CONFIGS
 from rtriever_eval.data.bright_pro import find_pro_file, load_bright_pro_domain
+from rtriever_eval.data.query_file import apply_query_file
 from rtriever_eval.errors import ConfigError
 from rtriever_eval.registry import benchmark
 from rtriever_eval.settings import DatasetSettings
 from rtriever_eval.types import DomainData
 
 
-def load_domain(dataset: DatasetSettings, domain: str) -> DomainData:
+def load_domain(dataset: DatasetSettings, domain: str, *, rewritten: bool = True) -> DomainData:
+    """One domain as DomainData, its query texts replaced by `dataset.query_file`'s when one is set (and
+    `rewritten`: the rewriter itself reads the original queries)."""
+    data = _load(dataset, domain)
+    return apply_query_file(data, dataset.query_file) if dataset.query_file and rewritten else data
+
+
+def _load(dataset: DatasetSettings, domain: str) -> DomainData:
     loader = benchmark(dataset.benchmark).loader
     if loader == "beir":
         if dataset.path is None:

@@ -5,12 +5,21 @@ Knows which retriever kinds exist; the scoring itself lives in bm25.py / dense.p
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Protocol, runtime_checkable
 
 from rtriever_eval.errors import ConfigError
 from rtriever_eval.prompts import Prompts
 from rtriever_eval.search import SearchOutcome
-from rtriever_eval.settings import BM25Settings, CacheSettings, DenseSettings, ModelSettings
+from rtriever_eval.settings import (
+    BM25Settings,
+    CacheSettings,
+    DenseSettings,
+    FusionSettings,
+    ModelSettings,
+    RerankSettings,
+)
+from rtriever_eval.stages.inputs import RunContext
 from rtriever_eval.types import DomainData
 
 
@@ -23,13 +32,13 @@ class Retriever(Protocol):
         """Settings that determine the scores, for the results summary."""
         ...
 
-    def identity(self) -> dict[str, Any]:
-        """What the scoring model *is* (a weight folder's content hash, a hub commit; for BM25 its formula),
-        for the results fingerprint."""
+    def identity(self, domain: str) -> dict[str, Any]:
+        """What scores `domain` (a weight folder's content hash, a hub commit; for BM25 its formula; for a later
+        stage its inputs' fingerprints), for the results fingerprint."""
         ...
 
-    def preflight(self, prompts: list[Prompts]) -> None:
-        """Raise ConfigError before any work when these prompts or the model's settings cannot work."""
+    def preflight(self, domains: list[str], prompts: Mapping[str, Prompts]) -> None:
+        """Raise ConfigError before any work when these domains, prompts or settings cannot work."""
         ...
 
     def search(self, data: DomainData, prompts: Prompts, k: int) -> SearchOutcome:
@@ -51,8 +60,15 @@ class CorpusEncoder(Protocol):
 
 
 def build_retriever(
-    model: ModelSettings, *, cache_dir: str | None = None, cache: CacheSettings | None = None
+    model: ModelSettings,
+    *,
+    cache_dir: str | None = None,
+    cache: CacheSettings | None = None,
+    context: RunContext | None = None,
+    reranker: Any = None,
 ) -> Retriever:
+    """The retriever for `model`; later stages (fusion, rerank) read their inputs from `context`."""
+    cache = cache or CacheSettings()
     if isinstance(model, BM25Settings):
         from rtriever_eval.retrievers.bm25 import BM25Retriever
 
@@ -60,6 +76,18 @@ def build_retriever(
     if isinstance(model, DenseSettings):
         from rtriever_eval.retrievers.dense import DenseRetriever
 
-        cache = cache or CacheSettings()
         return DenseRetriever(model, cache_dir=cache_dir, cache_mode=cache.mode, shard_size=cache.shard_size)
+    if context is None:
+        raise ConfigError(f"a {model.kind} stage needs the results of other runs (no run context)", field="model")
+    if isinstance(model, FusionSettings):
+        from rtriever_eval.stages.fusion import FusionRetriever
+
+        return FusionRetriever(model, context)
+    if isinstance(model, RerankSettings):
+        from rtriever_eval.rerankers.base import build_reranker
+        from rtriever_eval.stages.rerank import RerankRetriever
+
+        if reranker is None:
+            raise ConfigError("model=rerank needs reranker=<name>", field="reranker")
+        return RerankRetriever(model, build_reranker(reranker, cache_dir=cache_dir, cache=cache), context)
     raise ConfigError(f"unknown model settings {type(model).__name__}", field="model")

@@ -7,6 +7,7 @@ live in bm25_scoring.py, the analyzer in lucene_analyzer.py.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from rtriever_eval.prompts import Prompts
@@ -32,10 +33,10 @@ class BM25Retriever:
         info.update(self._new_index().describe())
         return info
 
-    def identity(self) -> dict[str, Any]:
+    def identity(self, domain: str) -> dict[str, Any]:
         return {"kind": "bm25", "implementation": type(self._new_index()).__name__}
 
-    def preflight(self, prompts: list[Prompts]) -> None:
+    def preflight(self, domains: list[str], prompts: Mapping[str, Prompts]) -> None:
         """BM25 takes no prompt and loads nothing: nothing can fail before the data is read."""
 
     def search(self, data: DomainData, prompts: Prompts, k: int) -> SearchOutcome:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -92,14 +92,15 @@ class DenseRetriever:
         info["cache"] = {"mode": self.cache.mode, **self._last_keys}
         return info
 
-    def identity(self) -> dict[str, Any]:
+    def identity(self, domain: str) -> dict[str, Any]:
         return {"kind": "dense", "weights": self.model_identity}
 
-    def preflight(self, prompts: list[Prompts]) -> None:
+    def preflight(self, domains: list[str], prompts: Mapping[str, Prompts] | list[Prompts]) -> None:
         """Load the tokenizer (not the weights) and check the EOS token and that every prompt leaves room."""
-        for query in dict.fromkeys(p.query for p in prompts):
+        values = list(prompts.values()) if isinstance(prompts, Mapping) else list(prompts)
+        for query in dict.fromkeys(p.query for p in values):
             self.encoder.check_prompt(query, is_query=True)
-        for document in dict.fromkeys(p.document for p in prompts):
+        for document in dict.fromkeys(p.document for p in values):
             self.encoder.check_prompt(document, is_query=False)
 
     @property

@@ -341,3 +341,38 @@ def test_mixed_precision_query_keeps_order(tmp_path: Path) -> None:
     path = tmp_path / "run.trec"
     write_run(path, run, "t")
     assert read_run(path) == run
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["q1", "q2", "#c", "q_3"]),
+            st.sampled_from(["d1", "d2", "d3", "é"]),
+            st.sampled_from(["1.5", "-2", "1e3", "inf", "nan", "1_0", "x", "0.25"]),
+            st.sampled_from(["", " extra", "\t"]),
+        ),
+        max_size=8,
+    )
+)
+def test_the_fast_reader_agrees_with_the_careful_one(rows: list[tuple[str, str, str, str]]) -> None:
+    """The fast path (plain ASCII files) gives what the careful reader gives, or steps aside for it."""
+    import tempfile
+    import unittest.mock
+
+    from rtriever_eval.data import trec
+
+    text = "".join(f"{q} Q0 {d} 1 {s} tag{x}\n" for q, d, s, x in rows)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "run.trec"
+        path.write_text(text, encoding="utf-8")
+        fast = trec._read_run_fast(path)
+        careful: object
+        with unittest.mock.patch.object(trec, "_read_run_fast", lambda _: None):
+            try:
+                careful = read_run(path)
+            except InputError:
+                careful = "error"
+        assert fast is None or fast == careful
+        if fast is not None:
+            assert list(fast) == list(careful)  # type: ignore[arg-type]

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
 import math
 import random
-import sys
 from pathlib import Path
-from types import ModuleType
 
 import numpy as np
 import pytest
 
 from rtriever_eval.retrievers.bm25_scoring import BrightBM25, LuceneBM25, lucene_decoded_length
 from rtriever_eval.retrievers.lucene_analyzer import LuceneEnglishAnalyzer
+from tests.helpers import load_benchmark
 
 ROOT = Path(__file__).resolve().parents[2]
 CACM_DIR = ROOT.parent / "shared" / "data" / "cacm"
@@ -253,19 +251,10 @@ def test_bright_reproduces_gensim_dictionary_pruning() -> None:
 # --- CACM reproduction --------------------------------------------------------------------------------
 
 
-def _load_benchmark() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("cacm_bm25", ROOT / "benchmarks" / "cacm_bm25.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("cacm_bm25", module)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.mark.slow
 @pytest.mark.skipif(not (CACM_DIR / "cacm.tar.gz").is_file(), reason="../shared/data/cacm is absent")
 def test_cacm_reproduces_anserini_bm25() -> None:
-    bench = _load_benchmark()
+    bench = load_benchmark("cacm_bm25")
     cacm = bench.load_cacm(CACM_DIR)
     assert len(cacm.doc_ids) == 3204 and len(cacm.topic_ids) == 64
     result = bench.run_flavour("lucene", cacm)

@@ -44,6 +44,9 @@ NON_RESULT_KEYS: tuple[str, ...] = (
     "model.query_chunk",
     "model.device",
     "model.devices",
+    "model.memory_limit_gb",
+    "model.facts",
+    "reranker.facts",
 )
 """Config keys (and everything below them) left out of the fingerprint: where inputs and outputs live (the data
 and model are fingerprinted by content instead), which domains a run selects, logging and report switches,

@@ -20,6 +20,7 @@ from rtriever_eval.config import to_settings
 from rtriever_eval.data.loading import load_domain
 from rtriever_eval.errors import ConfigError, InputError
 from rtriever_eval.evaluation import evaluate
+from rtriever_eval.facts import model_facts
 from rtriever_eval.faults import checkpoint
 from rtriever_eval.fingerprint import Fingerprint, config_fields, data_sha256, describe_value, differences
 from rtriever_eval.preflight import check_run
@@ -30,7 +31,9 @@ from rtriever_eval.results import SUMMARY_FILE, Summary, read_summary, run_folde
 from rtriever_eval.retrievers.base import CorpusEncoder, Retriever, build_retriever
 from rtriever_eval.search import to_run
 from rtriever_eval.settings import EvaluateSettings
+from rtriever_eval.snippets import build_snippets
 from rtriever_eval.stages.inputs import RunContext
+from rtriever_eval.subset import apply_subset, subset_info
 from rtriever_eval.types import DomainData
 
 log = logging.getLogger(__name__)
@@ -161,9 +164,24 @@ def evaluate_domain(plan: Plan, data: DomainData, out_dir: Path, fingerprint: Fi
         dataset_details=dict(data.extra),
         fingerprint=fingerprint.to_json(),
         git=git_state(),
+        track=plan.track.name,
+        subset=subset_info(data),
+        model_facts=model_facts(s.model, plan.retriever),
     )
-    write_domain(out_dir, run, result.per_query, summary, tag=f"rtriever-eval.{s.run_name}")
+    write_domain(
+        out_dir, run, result.per_query, summary, tag=f"rtriever-eval.{s.run_name}", snippets=build_snippets(data, run)
+    )
     return summary
+
+
+def load_evaluated(s: EvaluateSettings, domain: str) -> DomainData:
+    """The domain as evaluated: loaded, queries rewritten when a query file is set, the corpus cut to its
+    candidate subset when dataset.subset is set (built from the original queries, cached)."""
+    data = load_domain(s.dataset, domain)
+    if s.dataset.subset is None:
+        return data
+    pool = load_domain(s.dataset, domain, rewritten=False) if s.dataset.query_file else data
+    return apply_subset(data, pool, s.dataset, s.paths.cache_dir if s.cache.mode != "off" else None)
 
 
 def check_evaluable(data: DomainData) -> None:
@@ -213,7 +231,7 @@ def plan_run(cfg: DictConfig | EvaluateSettings) -> Plan:
         if not path.exists():
             continue
         summary = read_summary(path)
-        current = fingerprint_of(plan, load_domain(s.dataset, domain))
+        current = fingerprint_of(plan, load_evaluated(s, domain))
         diffs = differences(Fingerprint.from_json(summary.fingerprint), current)
         if diffs:
             stale[domain] = diffs
@@ -266,7 +284,7 @@ def run_encoding(cfg: DictConfig | EvaluateSettings) -> list[EncodeOutcome]:
         if not isinstance(plan.retriever, CorpusEncoder):
             log.info("stage=encode: model %s caches no corpus embeddings; nothing to do", s.model.name)
             return outcomes
-        data = load_domain(s.dataset, domain)
+        data = load_evaluated(s, domain)
         stats = plan.retriever.encode_corpus(data, shard_index=s.shard.index, shard_count=s.shard.count)
         outcomes.append(
             EncodeOutcome(domain, stats.rows_encoded, stats.rows_cached, tuple(stats.shards_encoded), False)
@@ -290,7 +308,7 @@ def run_evaluation(cfg: DictConfig | EvaluateSettings) -> list[DomainOutcome]:
             log.info("%s: %s holds this run's results (same fingerprint), reusing them", domain, out_dir)
             outcomes.append(DomainOutcome(domain, out_dir, plan.reuse[domain], True))
             continue
-        data = load_domain(s.dataset, domain)
+        data = load_evaluated(s, domain)
         check_evaluable(data)
         fingerprint = fingerprint_of(plan, data)
         if s.stage == "search" and isinstance(plan.retriever, CorpusEncoder):

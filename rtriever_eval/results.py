@@ -27,10 +27,11 @@ from rtriever_eval.types import Run
 RUN_FILE = "run.trec"
 PER_QUERY_FILE = "per_query.tsv"
 SUMMARY_FILE = "summary.json"
+SNIPPETS_FILE = "snippets.json"  # what the HTML report shows beside ids (snippets.py)
 HIDDEN_PREFIX = "."
 """Folders whose name starts with a dot (Hydra's .runs/, submitit's files) hold no results."""
 
-SUMMARY_VERSION = 2
+SUMMARY_VERSION = 3  # 3: track and subset
 REQUIRED = ("domain", "model", "dataset", "metrics")
 
 
@@ -77,6 +78,9 @@ class Summary:
     dataset_details: dict[str, Any] = field(default_factory=dict)
     fingerprint: dict[str, Any] | None = None
     git: dict[str, Any] = field(default_factory=dict)
+    model_facts: dict[str, Any] = field(default_factory=dict)  # similarity, parameters, max tokens, ... (facts.py)
+    track: str = "short"  # registry.py: which track's headline metric tables and the gate lead with
+    subset: dict[str, Any] | None = None  # a CI-sized candidate subset (data/subset.py), None for the full corpus
     version: int = SUMMARY_VERSION
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -101,6 +105,9 @@ class Summary:
         known = {f.name for f in fields(cls)} - {"extra"}
         values = {k: v for k, v in data.items() if k in known}
         values.setdefault("version", 1)
+        if "track" not in values:  # before version 3: the track follows from the dataset settings
+            dataset = values.get("config", {}).get("dataset", {}) if isinstance(values.get("config"), Mapping) else {}
+            values["track"] = "long" if isinstance(dataset, Mapping) and dataset.get("long_documents") else "short"
         return cls(**values, extra={k: v for k, v in data.items() if k not in known})
 
 
@@ -121,8 +128,17 @@ def write_per_query(path: Path, per_query: pd.DataFrame) -> None:
             fh.write("\t".join([str(qid), *(repr(float(v)) for v in row.tolist())]) + "\n")
 
 
-def write_domain(folder: Path, run: Run, per_query: pd.DataFrame, summary: Summary, *, tag: str) -> None:
-    """run.trec, per_query.tsv, then summary.json, each atomically: a summary means the domain is complete.
+def write_domain(
+    folder: Path,
+    run: Run,
+    per_query: pd.DataFrame,
+    summary: Summary,
+    *,
+    tag: str,
+    snippets: Mapping[str, Any] | None = None,
+) -> None:
+    """run.trec, per_query.tsv, snippets.json (when given), then summary.json, each atomically: a summary means
+    the domain is complete.
 
     An older summary is removed first, so it never stands beside newer files.
     """
@@ -131,6 +147,8 @@ def write_domain(folder: Path, run: Run, per_query: pd.DataFrame, summary: Summa
     checkpoint("run_written")
     write_per_query(folder / PER_QUERY_FILE, per_query)
     checkpoint("per_query_written")
+    if snippets is not None:
+        write_json_atomic(folder / SNIPPETS_FILE, snippets)
     write_json_atomic(folder / SUMMARY_FILE, summary.to_json())
 
 
@@ -158,10 +176,24 @@ def collect_summaries(root: str | Path) -> pd.DataFrame:
             "domain": s.domain,
             "n_queries": s.n_queries,
             "path": str(path.parent),
+            "track": s.track,
+            "subset": subset_label(s.subset),
+            "overlap": str(s.model_facts.get("training_data_overlap") or ""),
         }
         row.update({f"metric:{k}": v for k, v in s.metrics.items()})
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def subset_label(subset: Mapping[str, Any] | None) -> str:
+    """ "" for a full corpus; else a short label of the subset (kind, first stage, size, ids hash) that differs
+    whenever the documents evaluated differ."""
+    if not subset:
+        return ""
+    return (
+        f"{subset.get('kind', '?')}:{subset.get('first_stage', '?')}:{subset.get('documents', '?')}docs:"
+        f"{str(subset.get('ids_sha256', ''))[:12]}"
+    )
 
 
 def run_labels(df: pd.DataFrame) -> pd.Series:
@@ -195,6 +227,18 @@ def load_per_query(folder: str | Path, metric: str) -> pd.Series:
     if dup.size:
         raise InputError(f"duplicate qid {frame['qid'].iloc[dup[0]]!r}", path=path, line=int(dup[0]) + 2, field="qid")
     return pd.Series(values, index=pd.Index(frame["qid"], name="qid"), name=metric)
+
+
+def read_snippets(folder: str | Path) -> dict[str, Any] | None:
+    """The snippets.json of a domain folder, None when it has none (results written before it existed)."""
+    path = Path(folder) / SNIPPETS_FILE
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise InputError(f"not a valid snippets file ({exc})", path=path) from None
+    return data if isinstance(data, dict) else None
 
 
 def read_domain_run(folder: str | Path) -> Run:

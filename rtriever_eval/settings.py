@@ -25,6 +25,10 @@ BACKENDS = ("hf", "sentence_transformers")
 FLAVOURS = ("lucene", "bright")
 STAGES = ("all", "encode", "search")
 CACHE_MODES = ("off", "read", "readwrite")
+LONG_DOCUMENTS = ("truncate", "chunk_max")
+CHUNK_AGGREGATIONS = ("max", "mean_top_k")
+SUBSETS = ("candidates",)
+SUBSET_FIRST_STAGES = ("bm25", "bm25_bright")
 
 
 def _choice(value: str, valid: tuple[str, ...], key: str) -> None:
@@ -40,6 +44,21 @@ def _positive(value: Any, key: str, *, optional: bool = False) -> None:
 
 
 @dataclass
+class ModelFacts:
+    """What a model is, for tables and reports (never for numbers): ``similarity`` (cosine, dot, bm25),
+    ``parameters``, ``max_tokens`` (its native context; the run's own max length is in the summary),
+    ``embedding_dim``, and ``training_data_overlap``: how its training data overlaps the benchmark's corpora,
+    None when its card reports none. ``source`` says where the facts were read."""
+
+    similarity: str | None = None
+    parameters: int | None = None
+    max_tokens: int | None = None
+    embedding_dim: int | None = None
+    training_data_overlap: str | None = None
+    source: str | None = None
+
+
+@dataclass
 class BM25Settings:
     """A BM25 baseline: ``flavour`` lucene (Anserini's BM25) or bright (gensim's, query side weighted too)."""
 
@@ -49,6 +68,7 @@ class BM25Settings:
     k1: float = 0.9
     b: float = 0.4
     query_chunk: int = 64  # queries scored together: speed only
+    facts: ModelFacts = field(default_factory=lambda: ModelFacts(similarity="bm25", parameters=0))
 
     def __post_init__(self) -> None:
         _choice(self.flavour, FLAVOURS, "model.flavour")
@@ -88,8 +108,44 @@ class DenseSettings:
     causal_without_mask: bool = True
     cpu_linear: str = "auto"
     strip_whitespace: bool = False
+    # Documents longer than max_length: ``truncate`` keeps their head; ``chunk_max`` encodes windows of
+    # ``chunk_tokens`` text tokens (None: all that fit beside the prompt in max_length) overlapping by
+    # ``chunk_overlap``, at most ``max_chunks`` per document, and scores a document by its best chunk
+    # (``chunk_aggregation=max``) or the mean of its ``chunk_top_k`` best (``mean_top_k``).
+    long_documents: str = "truncate"
+    chunk_tokens: int | None = None
+    chunk_overlap: int = 0
+    max_chunks: int = 64
+    chunk_aggregation: str = "max"
+    chunk_top_k: int = 3
+    facts: ModelFacts = field(default_factory=ModelFacts)
+    memory_limit_gb: float | None = None  # the memory guard's budget (None: the device's; see encoders/memory.py)
 
     def __post_init__(self) -> None:
+        _choice(self.long_documents, LONG_DOCUMENTS, "model.long_documents")
+        _choice(self.chunk_aggregation, CHUNK_AGGREGATIONS, "model.chunk_aggregation")
+        for key in ("max_chunks", "chunk_top_k"):
+            _positive(getattr(self, key), f"model.{key}")
+        _positive(self.chunk_tokens, "model.chunk_tokens", optional=True)
+        if isinstance(self.chunk_overlap, bool) or not isinstance(self.chunk_overlap, int) or self.chunk_overlap < 0:
+            raise ConfigError(
+                f"model.chunk_overlap must be >= 0, got {self.chunk_overlap!r}", field="model.chunk_overlap"
+            )
+        if self.chunk_tokens is not None and self.chunk_overlap >= self.chunk_tokens:
+            raise ConfigError(
+                f"model.chunk_overlap={self.chunk_overlap} must be below model.chunk_tokens={self.chunk_tokens}",
+                field="model.chunk_overlap",
+            )
+        if self.chunk_tokens is not None and self.chunk_tokens > self.max_length:
+            raise ConfigError(
+                f"model.chunk_tokens={self.chunk_tokens} exceeds model.max_length={self.max_length}: a chunk is "
+                "encoded within max_length",
+                field="model.chunk_tokens",
+            )
+        if self.memory_limit_gb is not None and not self.memory_limit_gb > 0:
+            raise ConfigError(
+                f"model.memory_limit_gb must be > 0, got {self.memory_limit_gb}", field="model.memory_limit_gb"
+            )
         _choice(self.backend, BACKENDS, "model.backend")
         _choice(self.dtype, DTYPES, "model.dtype")
         _choice(self.pooling, POOLINGS, "model.pooling")
@@ -269,6 +325,18 @@ class DatasetSettings:
     query_file: str | None = None  # JSONL of rewritten queries replacing the texts (made by `rewriter` if absent)
     aspect_metrics: list[str] | None = None  # datasets with aspect annotations (bright_pro); None: the defaults
     aspect_alpha: float = 0.5
+    # A CI-sized corpus per domain (subset.py): ``candidates`` keeps every gold document plus the top N of the
+    # harness's own BM25 run (``subset_first_stage``: bm25 or bm25_bright), N the largest that keeps the corpus
+    # within ``subset_max_documents``. Scores on it are higher than on the full corpus: for regressions only.
+    subset: str | None = None
+    subset_max_documents: int = 10_000
+    subset_first_stage: str = "bm25"
+
+    def __post_init__(self) -> None:
+        if self.subset is not None:
+            _choice(self.subset, SUBSETS, "dataset.subset")
+        _choice(self.subset_first_stage, SUBSET_FIRST_STAGES, "dataset.subset_first_stage")
+        _positive(self.subset_max_documents, "dataset.subset_max_documents")
 
 
 @dataclass

@@ -6,6 +6,7 @@ Deliberately knows nothing about files, models or metrics; all ids are strings.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 Run = dict[str, dict[str, float]]
 """qid -> docid -> score."""
@@ -66,6 +67,8 @@ class DomainData:
     extra: dict[str, str] = field(default_factory=dict)
     aspects: AspectAnnotations | None = None
     """Aspect annotations (BRIGHT-Pro); None for datasets without them, which then get no aspect-aware metrics."""
+    subset: dict[str, Any] | None = None
+    """How the corpus was cut to a candidate subset (subset.py), None for the full corpus."""
 
     @property
     def n_docs(self) -> int:

@@ -25,7 +25,10 @@ from rtriever_eval.reporting.tables import build_reports
 
 register_configs()
 
-EXPERIMENTS = sorted(p.stem for p in (CONF_DIR / "experiment").glob("*.yaml") if p.stem != "quickstart")
+# the two on the shipped sample data (quickstart, ci_gate_sample) run for real in their own tests
+EXPERIMENTS = sorted(
+    p.stem for p in (CONF_DIR / "experiment").glob("*.yaml") if p.stem not in ("quickstart", "ci_gate_sample")
+)
 RESEARCH = [
     "bright_baselines",
     "rtriever_bright",
@@ -130,7 +133,8 @@ def test_rtriever_bright_holds_everything_but_the_weights_equal() -> None:
     assert set(jobs) == {"rtriever_4b", "qwen3_embedding_4b"}
     a, b = (OmegaConf.to_container(m) for m in jobs.values())
     assert isinstance(a, dict) and isinstance(b, dict)
-    assert {k for k in a if a[k] != b[k]} == {"name", "path"}
+    # facts (card figures, overlap notes) differ but never enter a fingerprint: they cannot change a number
+    assert {k for k in a if a[k] != b[k]} == {"name", "path", "facts"}
     assert a["max_length"] == 4096
 
 

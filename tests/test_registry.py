@@ -3,6 +3,7 @@ selection; display order; the one place that lists domains."""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -47,3 +48,20 @@ def test_no_other_module_or_config_lists_brights_domains() -> None:
         if path.name != "registry.py" and set(BRIGHT_DOMAINS) <= words:
             offenders.append(str(path.relative_to(PACKAGE)))
     assert offenders == [], offenders
+
+
+def test_the_long_track_headlines_recall_at_1_and_a_users_metrics_win(tmp_path: Path) -> None:
+    from rtriever_eval.registry import LONG, SHORT, headline_of
+    from rtriever_eval.reporting.regression import default_metric
+    from rtriever_eval.reporting.tables import build_reports
+    from tests.helpers import evaluate_in_process
+
+    assert (LONG.headline, LONG.metrics[0], SHORT.headline) == ("R@1", "R@1", "nDCG@10")
+    assert headline_of(["long", "long"]) == "R@1" and headline_of(["long", "short"]) == "nDCG@10"
+    common = ("model=bm25", "dataset=sample_long", "print_report=false", f"paths.cache_dir={tmp_path / 'c'}")
+    evaluate_in_process(*common, f"paths.results_dir={tmp_path / 'a'}")
+    evaluate_in_process(*common, f"paths.results_dir={tmp_path / 'b'}", "metrics=[nDCG@10,R@100]")
+    text, _ = build_reports(tmp_path / "a")
+    assert "### R@1 ×100 on sample_long" in text and default_metric(str(tmp_path / "a")) == "R@1"
+    summary = json.loads(next((tmp_path / "b").rglob("summary.json")).read_text())
+    assert list(summary["metrics"]) == ["nDCG@10", "R@100"] and summary["track"] == "long"

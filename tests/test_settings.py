@@ -91,7 +91,7 @@ def test_precheck_lists_valid_keys() -> None:
     from rtriever_eval.cli.evaluate import precheck_overrides
 
     msg = precheck_overrides(["model=bm25", "model.kk1=3"])
-    assert msg is not None and "Valid keys there: b, flavour, k1, kind, name, query_chunk" in msg
+    assert msg is not None and "Valid keys there: b, facts, flavour, k1, kind, name, query_chunk" in msg
     assert precheck_overrides(["model=bm25", "top_k=10"]) is None
 
 

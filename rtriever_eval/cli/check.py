@@ -20,6 +20,7 @@ from rtriever_eval.reporting.regression import (
     REGRESSED,
     baseline_payload,
     compare,
+    default_metric,
     format_table,
     load_results,
     load_side,
@@ -37,14 +38,22 @@ def _parser() -> argparse.ArgumentParser:
             "a table when one does or is missing, 2 on bad input."
         ),
     )
-    parser.add_argument("baseline", metavar="BASELINE", help="results folder or baseline file")
+    parser.add_argument(
+        "baseline", metavar="BASELINE", help="results folder or baseline file (a bundle with --validate)"
+    )
     parser.add_argument(
         "current", metavar="CURRENT", nargs="?", help="results folder to check (omitted with --write-baseline)"
     )
     parser.add_argument(
+        "--validate",
+        action="store_true",
+        help="BASELINE is a reproduction bundle (rtriever-report --bundle): re-check it, exit 1 on any problem",
+    )
+    parser.add_argument(
         "--metric",
         default=None,
-        help=f"metric in ir_measures spelling (default: the baseline file's metric, else {DEFAULT_METRIC})",
+        help=f"metric in ir_measures spelling (default: the baseline file's metric, else the track's headline: "
+        f"{DEFAULT_METRIC}, or R@1 on the long-document track)",
     )
     parser.add_argument(
         "--tolerance",
@@ -89,21 +98,44 @@ def _write_baseline(args: argparse.Namespace, metric: str) -> None:
     print(f"Baseline of {len(payload['entries'])} domain(s), {metric}, written to {args.write_baseline}")
 
 
+def _validate(path: str) -> None:
+    """--validate OUT: re-check a reproduction bundle fail-closed; exit 1 listing every problem."""
+    from rtriever_eval.reporting.bundle import validate_bundle
+
+    try:
+        problems, notes, n_domains = validate_bundle(path)
+    except InputError as exc:
+        fail(str(exc))
+        return
+    for note in notes:
+        print(f"note: {note}")
+    if problems:
+        for problem in problems:
+            print(f"INVALID: {problem}")
+        print(f"FAILED: {len(problems)} problem(s) in bundle {path}")
+        raise SystemExit(EXIT_REGRESSED)
+    print(f"OK: bundle {path} is valid ({n_domains} domain results: manifest hashes, runs, query ids, exclusions "
+          "and metrics recomputed from the runs all check)")  # fmt: skip
+
+
 def main(argv: list[str] | None = None) -> None:
     args = _parser().parse_args(argv)
+    if args.validate:
+        _validate(args.baseline)
+        return
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     if not (args.tolerance >= 0 and math.isfinite(args.tolerance)):
         fail(f"--tolerance must be a non-negative number, not {args.tolerance}")
     if not 0.0 < args.alpha < 1.0:
         fail(f"--alpha must lie strictly between 0 and 1, not {args.alpha}")
     if args.write_baseline is not None:
-        _write_baseline(args, args.metric or DEFAULT_METRIC)
+        _write_baseline(args, args.metric or default_metric(args.baseline))
         return
     if args.current is None:
         fail("give both BASELINE and CURRENT (or --write-baseline FILE with one results folder)")
     try:
-        baseline = load_side(args.baseline, args.metric or DEFAULT_METRIC)
-        metric = args.metric or baseline.metric or DEFAULT_METRIC
+        metric = args.metric or default_metric(args.baseline)
+        baseline = load_side(args.baseline, metric)
         if baseline.metric is not None and baseline.metric != metric:
             raise InputError(
                 f"the baseline file holds {baseline.metric}, not {metric}; write one for {metric} with "

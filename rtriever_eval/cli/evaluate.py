@@ -39,6 +39,14 @@ def _print_report(results_dir: str | Path, experiment: str) -> None:
         return
     print(text)
     print(f"Tables written to {files[0].parent}")
+    from rtriever_eval.reporting.html import write_html
+
+    try:
+        page = write_html(folder, files[0].parent, plots=True)
+    except InputError as exc:
+        log.warning("no HTML report: %s", exc)
+        return
+    print(f"HTML report (tables, figures, per-query explorer; opens offline): {page}")
 
 
 class ReportCallback(Callback):

@@ -37,8 +37,9 @@ def _references_and_plots(args: argparse.Namespace, out_dir: Path) -> None:
 
         tolerance = DEFAULT_TOLERANCE if args.ref_tolerance is None else args.ref_tolerance
         for name in args.compare_to:
-            table = compare(df, name, args.metric, tolerance)
-            markdown = comparison_markdown(table, name, tolerance, metric=args.metric)
+            metric = args.metric or "nDCG@10"  # the published reference rows are nDCG@10
+            table = compare(df, name, metric, tolerance)
+            markdown = comparison_markdown(table, name, tolerance, metric=metric)
             print(markdown)
             write_comparison(table, out_dir, name, markdown)
     if args.plots:
@@ -51,7 +52,11 @@ def _references_and_plots(args: argparse.Namespace, out_dir: Path) -> None:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="rtriever-report", description=__doc__.splitlines()[0])
     parser.add_argument("results_dir", help=f"a results folder (any level: all {SUMMARY_FILE} files below it)")
-    parser.add_argument("--metric", default="nDCG@10", help="metric in ir_measures spelling (default nDCG@10)")
+    parser.add_argument(
+        "--metric",
+        default=None,
+        help="metric in ir_measures spelling (default: each dataset's track headline: nDCG@10, R@1 on long documents)",
+    )
     parser.add_argument("--out", default=None, help="where to write tables (default RESULTS_DIR/report)")
     parser.add_argument(
         "--baseline",
@@ -86,6 +91,18 @@ def main(argv: list[str] | None = None) -> None:
         default=True,
         help="save per-domain bars, deltas against the baseline and recall@k as PNG and PDF (default on)",
     )
+    parser.add_argument(
+        "--html",
+        action="store_true",
+        help="also write report.html: tables, figures and a per-query explorer in one self-contained file",
+    )
+    parser.add_argument(
+        "--bundle",
+        default=None,
+        metavar="OUT",
+        help="gather runs, per-query files, summaries, configs, versions, prompts, judgments and a sha256 manifest "
+        "into OUT and OUT.tar.gz (check it with rtriever-check --validate OUT)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     from rtriever_eval.reporting.tables import SignificanceOptions, build_reports
@@ -93,6 +110,17 @@ def main(argv: list[str] | None = None) -> None:
     significance = None
     if args.baseline is not None:
         significance = SignificanceOptions(baseline=args.baseline, test=args.test, alpha=args.alpha)
+    if args.bundle is not None:
+        from rtriever_eval.reporting.bundle import write_bundle
+
+        try:
+            folder, archive, n_files = write_bundle(args.results_dir, args.bundle)
+        except InputError as exc:
+            fail(str(exc))
+            return
+        print(f"Bundle of {n_files} files written to {folder} and {archive}; check it with "
+              f"rtriever-check --validate {folder}")  # fmt: skip
+        return
     try:
         _check_references(args.compare_to, args.ref_tolerance)
         text, files = build_reports(args.results_dir, args.metric, args.out, significance=significance)
@@ -105,6 +133,16 @@ def main(argv: list[str] | None = None) -> None:
     except InputError as exc:
         fail(str(exc))
         return
+    if args.html:
+        from rtriever_eval.reporting.html import write_html
+
+        try:
+            page = write_html(args.results_dir, files[0].parent, metric=args.metric, significance=significance,
+                              plots=args.plots)  # fmt: skip
+        except InputError as exc:
+            fail(str(exc))
+            return
+        print(f"HTML report written to {page}")
     print(f"Tables written to {files[0].parent}")
 
 

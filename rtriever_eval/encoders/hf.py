@@ -181,6 +181,27 @@ class HFEncoder:
         """Load the tokenizer (never the weights); ConfigError unless ``prompt`` leaves room for text."""
         self.tokenization.check_prompt(prompt, is_query=is_query)
 
+    def check_memory(self, *, is_query: bool = False) -> None:
+        """The memory guard (memory.py) for the longest batch this encoder can plan; reads the config only."""
+        from rtriever_eval.encoders.memory import check_memory
+
+        st = self.settings
+        length = st.effective_query_max_length if is_query else st.max_length
+        # batching.py: at most batch_size rows and max_tokens_per_batch padded tokens; a longer text goes alone
+        rows = max(1, min(st.batch_size, (st.max_tokens_per_batch or st.batch_size * length) // length))
+        config = self._model.config if self._model is not None else self._config()
+        check_memory(
+            config,
+            dtype=st.dtype,
+            rows=rows,
+            max_length=length,
+            tokens=rows * length,
+            materialised_attention=self._attn_impl == "eager",
+            device=str(self._device),
+            limit_gb=st.memory_limit_gb,
+            label=f"{st.path} ({'queries' if is_query else 'documents'})",
+        )
+
     @property
     def tokenization(self) -> Tokenization:
         """The tokenizer with this encoder's rules (loaded on first use)."""

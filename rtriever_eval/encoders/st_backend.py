@@ -72,6 +72,11 @@ class SentenceTransformerEncoder:
         self._model = model
         return model
 
+    @property
+    def tokenizer(self) -> Any:
+        """The model's tokenizer (loads the model; chunk_max cuts documents with it)."""
+        return self._load().tokenizer
+
     def _check_modules(self, model: Any) -> None:
         for module in model:
             mode = getattr(module, "pooling_mode", None)

@@ -19,7 +19,7 @@ from matplotlib.figure import Figure
 
 from rtriever_eval.errors import InputError
 from rtriever_eval.provenance import safe_component
-from rtriever_eval.reporting.render import metric_slug
+from rtriever_eval.reporting.render import metric_slug, table_metric
 from rtriever_eval.reporting.tables import AVG, comparison_table
 from rtriever_eval.results import run_labels
 
@@ -239,7 +239,7 @@ def write_plots(
     df: pd.DataFrame,
     out_dir: str | Path,
     *,
-    metric: str = "nDCG@10",
+    metric: str | None = None,
     baseline: str | None = None,
 ) -> list[Path]:
     """Save every figure of a results frame, per dataset, as PNG and PDF in `out_dir`; returns the paths.
@@ -249,7 +249,9 @@ def write_plots(
     """
     out = Path(out_dir)
     files: list[Path] = []
+    asked = metric
     for dataset, part in df.groupby("dataset", sort=True):
+        metric = table_metric(part, asked)
         tag = f"{safe_component(str(dataset))}_{metric_slug(metric)}"
         files += _save(per_domain_bars(part, metric), out / f"bars_{tag}")
         labels = [str(x) for x in comparison_table(part, metric).index]

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from rtriever_eval.errors import InputError
-from rtriever_eval.registry import display_order
+from rtriever_eval.registry import display_order, headline_of
 from rtriever_eval.reporting.significance import compare_domains
 from rtriever_eval.results import SUMMARY_FILE, collect_summaries, load_per_query, run_labels
 
@@ -48,6 +48,7 @@ class Entry:
     mean: float
     folder: Path | None = None  # results folder of the domain (per-query values read on demand)
     values: pd.Series | None = None  # per-query values, when they came from a baseline file
+    subset: str = ""  # results.subset_label: "" for the full corpus
 
     def per_query(self, metric: str) -> pd.Series:
         if self.values is not None:
@@ -80,8 +81,8 @@ def load_results(root: Path, metric: str) -> Side:
         available = sorted(c.removeprefix("metric:") for c in df.columns if c.startswith("metric:"))
         raise InputError(f"metric {metric!r} not in the results; available: {', '.join(available)}", path=root)
     entries: dict[Key, Entry] = {}
-    for label, dataset, domain, folder, mean in zip(
-        run_labels(df), df["dataset"], df["domain"], df["path"], df[col], strict=True
+    for label, dataset, domain, folder, mean, subset in zip(
+        run_labels(df), df["dataset"], df["domain"], df["path"], df[col], df["subset"], strict=True
     ):
         summary = Path(folder) / SUMMARY_FILE
         try:
@@ -98,7 +99,7 @@ def load_results(root: Path, metric: str) -> Side:
                 "point the check at a folder holding each once",
                 path=summary,
             )
-        entries[key] = Entry(*key, mean=value, folder=Path(folder))
+        entries[key] = Entry(*key, mean=value, folder=Path(folder), subset=str(subset))
     return Side(entries, label=str(root))
 
 
@@ -143,12 +144,53 @@ def load_baseline_file(path: Path) -> Side:
         )
         key = (item["run"], item["dataset"], item["domain"])
         _need(key not in entries, path, where, f"duplicate entry for {'/'.join(key)}")
+        subset = item.get("subset", "")
+        _need(isinstance(subset, str), path, f"{where}.subset", "expected a string")
         series = pd.Series(np.asarray(values, dtype=np.float64), index=pd.Index(list(per_query), name="qid"))
-        entries[key] = Entry(*key, mean=float(mean), values=series)
+        entries[key] = Entry(*key, mean=float(mean), values=series, subset=subset)
     git = data.get("git") if isinstance(data.get("git"), dict) else {}
     sha = str(git.get("sha") or "unknown")[:12] + ("+dirty" if git.get("dirty") else "")
     label = f"{path} (metric {data['metric']}, created {data.get('created', 'unknown')}, git {sha})"
     return Side(entries, label=label, metric=data["metric"])
+
+
+def default_metric(path_text: str) -> str:
+    """The metric to gate on when none is given: a baseline file's own, else the results' track headline
+    (nDCG@10; R@1 when every domain is on the long-document track)."""
+    path = Path(path_text)
+    if path.is_file():
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            return DEFAULT_METRIC  # load_baseline_file reports what is wrong
+        return str(data.get("metric") or DEFAULT_METRIC) if isinstance(data, dict) else DEFAULT_METRIC
+    if path.is_dir():
+        try:
+            df = collect_summaries(path)
+        except InputError:
+            return DEFAULT_METRIC  # load_results reports what is wrong
+        return headline_of(df["track"].astype(str).tolist()) if not df.empty else DEFAULT_METRIC
+    return DEFAULT_METRIC
+
+
+def check_same_corpus(baseline: Side, current: Side) -> None:
+    """Refuse to compare a candidate-subset run with a full-corpus run (or two different subsets): subset scores
+    are higher than full-corpus ones by construction, so the gate would pass or fail for the wrong reason."""
+    runs = match_runs(baseline, current)
+    for key, entry in sorted(baseline.entries.items()):
+        other = current.entries.get((runs.get(key[0], key[0]), key[1], key[2]))
+        if other is None or other.subset == entry.subset:
+            continue
+
+        def name(x: str) -> str:
+            return f"subset {x}" if x else "the full corpus"
+
+        raise InputError(
+            f"{'/'.join(key)}: the baseline was evaluated on {name(entry.subset)} and the current run on "
+            f"{name(other.subset)}; a subset's scores are not comparable with another corpus's. Compare a subset "
+            "run with a baseline written from the same subset (dataset.subset=candidates on both sides)",
+            field="dataset.subset",
+        )
 
 
 def load_side(path_text: str, metric: str) -> Side:
@@ -175,6 +217,7 @@ def baseline_payload(side: Side, metric: str, source: str) -> dict[str, Any]:
                 "domain": entry.domain,
                 "n_queries": len(values),
                 "mean": entry.mean,
+                "subset": entry.subset,
                 "per_query": {str(q): float(v) for q, v in values.items()},
             }
         )
@@ -228,6 +271,7 @@ def compare(
     The test is significance.compare_domains (the paired randomization test on per-query values, Holm-corrected
     across the domains of each run: one family per run), the same assembly the report's marks use.
     """
+    check_same_corpus(baseline, current)
     runs = match_runs(baseline, current)
     order = {d: i for i, d in enumerate(display_order([k[2] for k in baseline.entries]))}
     keys = sorted(baseline.entries, key=lambda k: (k[0], k[1], order[k[2]]))

@@ -12,10 +12,49 @@ from pathlib import Path
 import pandas as pd
 
 from rtriever_eval.io import write_text_atomic
+from rtriever_eval.registry import headline_of
 
 BETTER, WORSE = "better", "worse"
 MARKS_MD = {BETTER: "†", WORSE: "‡"}
 MARKS_TEX = {BETTER: r"$^{\dagger}$", WORSE: r"$^{\ddagger}$"}
+
+
+def table_metric(part: pd.DataFrame, metric: str | None) -> str:
+    """The metric a dataset's table shows: the one asked for, else its track's headline (R@1 on the long track)."""
+    if metric:
+        return metric
+    tracks = part["track"].astype(str).tolist() if "track" in part.columns else []
+    return headline_of(tracks)
+
+
+def subset_note(part: pd.DataFrame) -> str:
+    """A line naming the runs evaluated on a candidate subset ("" when none is): their scores are higher than on
+    the full corpus, fit for catching regressions, not for papers."""
+    if "subset" not in part.columns:
+        return ""
+    marked = part[part["subset"].astype(str) != ""]
+    if marked.empty:
+        return ""
+    runs = ", ".join(sorted({str(r) for r in marked["run"]}))
+    return (
+        f"Subset runs ({runs}): evaluated on a candidate subset of the corpus (gold + first-stage top-N), so their "
+        "scores are higher than on the full corpus; use them to catch regressions, never in papers."
+    )
+
+
+OVERLAP_MARK = "⚠"
+
+
+def mark_overlap(table: pd.DataFrame, part: pd.DataFrame, labels: pd.Series) -> tuple[pd.DataFrame, str]:
+    """The table with ⚠ after each run whose model was trained on data overlapping the benchmark, and the
+    legend line for it ("" when no run is marked)."""
+    if "overlap" not in part.columns:
+        return table, ""
+    marked = {str(label) for label, note in zip(labels, part["overlap"], strict=True) if str(note)}
+    if not marked:
+        return table, ""
+    renamed = table.rename(index=lambda label: f"{label} {OVERLAP_MARK}" if str(label) in marked else label)
+    return renamed, f"{OVERLAP_MARK}: the model was trained on data overlapping this benchmark's corpora (model facts)."
 
 
 def with_intervals(table: pd.DataFrame, intervals: pd.DataFrame) -> pd.DataFrame:

@@ -18,7 +18,18 @@ from rtriever_eval.errors import InputError
 from rtriever_eval.io import write_text_atomic
 from rtriever_eval.provenance import safe_component
 from rtriever_eval.registry import display_order
-from rtriever_eval.reporting.render import BETTER, MARKS_TEX, WORSE, metric_slug, tex_escape, to_markdown, write_tables
+from rtriever_eval.reporting.render import (
+    BETTER,
+    MARKS_TEX,
+    WORSE,
+    mark_overlap,
+    metric_slug,
+    subset_note,
+    table_metric,
+    tex_escape,
+    to_markdown,
+    write_tables,
+)
 from rtriever_eval.reporting.significance import (
     DEFAULT_N_PERMUTATIONS,
     DEFAULT_N_RESAMPLES,
@@ -202,7 +213,7 @@ def significance_table(
 
 def build_reports(
     root: str | Path,
-    metric: str = "nDCG@10",
+    metric: str | None = None,
     out_dir: str | Path | None = None,
     *,
     significance: SignificanceOptions | None = None,
@@ -216,9 +227,11 @@ def build_reports(
     if df.empty:
         raise InputError(f"no {SUMMARY_FILE} found; run rtriever-eval first", path=root)
     target = Path(out_dir) if out_dir is not None else Path(root) / "report"
+    asked = metric
     texts, files = [], []
     marked_parts = []
     for dataset, part in df.groupby("dataset", sort=True):
+        metric = table_metric(part, asked)
         title = f"{metric} ×100 on {dataset} (avg: macro over domains; bold: best per column)"
         stem = f"table_{safe_component(str(dataset))}_{metric_slug(metric)}"
         marked = None
@@ -228,12 +241,18 @@ def build_reports(
             table = marked.table
         else:
             table = comparison_table(part, metric)
+        before = list(table.index)
+        table, overlap_legend = mark_overlap(table, part, run_labels(part))
+        renamed = dict(zip(before, table.index, strict=True))
+        marks = marked.marks.rename(index=renamed) if marked else None
         texts.append(
             to_markdown(
                 table,
                 title=f"### {title}",
-                marks=marked.marks if marked else None,
-                legend=marked.legend_md if marked else "",
+                marks=marks,
+                legend="\n\n".join(
+                    x for x in (marked.legend_md if marked else "", subset_note(part), overlap_legend) if x
+                ),
             )
         )
         files += write_tables(
@@ -241,8 +260,8 @@ def build_reports(
             target,
             stem=stem,
             title=title,
-            marks=marked.marks if marked else None,
-            intervals=marked.intervals if marked else None,
+            marks=marks,
+            intervals=marked.intervals.rename(index=renamed) if marked else None,
             legend_md=marked.legend_md if marked else "",
             legend_tex=marked.legend_tex if marked else "",
         )

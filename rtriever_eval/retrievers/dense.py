@@ -24,8 +24,10 @@ from rtriever_eval.cache import (
     model_identity,
     texts_fingerprint,
 )
+from rtriever_eval.chunking import Chunks
 from rtriever_eval.dedup import Distinct, group_by_row
 from rtriever_eval.encoders.base import Encoder
+from rtriever_eval.errors import ConfigError
 from rtriever_eval.faults import checkpoint
 from rtriever_eval.prompts import Prompts
 from rtriever_eval.search import Ranked, SearchOutcome, topk_over_blocks
@@ -66,6 +68,8 @@ class DenseRetriever:
         self._encoder = encoder
         self._model_identity: dict[str, Any] | None = None
         self._last_keys: dict[str, str] = {}
+        self._chunks: tuple[tuple[Any, ...], Chunks] | None = None  # (the documents chunked, their chunks)
+        self._chunk_counts: dict[str, int] = {}
 
     @property
     def encoder(self) -> Encoder:
@@ -102,6 +106,9 @@ class DenseRetriever:
             self.encoder.check_prompt(query, is_query=True)
         for document in dict.fromkeys(p.document for p in values):
             self.encoder.check_prompt(document, is_query=False)
+        guard = getattr(self.encoder, "check_memory", None)
+        if guard is not None:  # the memory guard, before any weight is loaded
+            guard(is_query=False)
 
     @property
     def model_identity(self) -> dict[str, Any]:
@@ -178,8 +185,65 @@ class DenseRetriever:
             )
         return matrix, distinct, stats
 
+    @property
+    def chunked(self) -> bool:
+        return self.settings.long_documents == "chunk_max"
+
+    def chunks(self, data: DomainData) -> Chunks:
+        """The corpus cut into token windows (model.long_documents=chunk_max); computed once per domain."""
+        if self._chunks is not None and self._chunks[0] is data.documents:
+            return self._chunks[1]
+        from rtriever_eval.chunking import chunk_documents, tokenizer_offsets, window_budget
+
+        st = self.settings
+        tokenizer = self.encoder.tokenizer  # type: ignore[attr-defined]
+        fits = window_budget(tokenizer, st.max_length, self.document_prompt, append_eos=st.append_eos)
+        window = min(st.chunk_tokens or fits, fits)
+        if window <= st.chunk_overlap:
+            raise ConfigError(
+                f"chunks of {window} tokens (what fits in max_length={st.max_length} beside the document prompt) "
+                f"cannot overlap by model.chunk_overlap={st.chunk_overlap}",
+                field="model.chunk_overlap",
+            )
+        started = time.perf_counter()
+        chunks = chunk_documents(
+            [d.text for d in data.documents],
+            tokenizer_offsets(tokenizer),
+            window=window,
+            overlap=st.chunk_overlap,
+            max_chunks=st.max_chunks,
+        )
+        log.info(
+            "%s/%s: %d documents -> %d chunks of <= %d tokens (overlap %d; %d documents split, %d capped at %d "
+            "chunks) in %.1fs",
+            data.dataset,
+            data.name,
+            data.n_docs,
+            len(chunks.texts),
+            window,
+            st.chunk_overlap,
+            chunks.n_split,
+            chunks.n_capped,
+            st.max_chunks,
+            time.perf_counter() - started,
+        )
+        self._chunks = (data.documents, chunks)
+        self._chunk_counts = {
+            "chunk_tokens": window,
+            "chunks": len(chunks.texts),
+            "documents_split": chunks.n_split,
+            "documents_capped": chunks.n_capped,
+        }
+        return chunks
+
+    def _corpus_pairs(self, data: DomainData) -> list[tuple[str, str]]:
+        """What is encoded for the corpus: (id, text) per document, or per chunk under chunk_max."""
+        if self.chunked:
+            return self.chunks(data).pairs([d.id for d in data.documents])
+        return [(d.id, d.text) for d in data.documents]
+
     def _corpus(self, data: DomainData) -> tuple[CacheKey, Distinct, str]:
-        pairs = [(d.id, d.text) for d in data.documents]
+        pairs = self._corpus_pairs(data)
         key = self.cache_key("documents", self.document_prompt, pairs)
         return key, Distinct.of([t for _, t in pairs]), f"{data.dataset}/{data.name}"
 
@@ -217,24 +281,34 @@ class DenseRetriever:
     def search(self, data: DomainData, prompts: Prompts, k: int) -> SearchOutcome:
         t0 = time.perf_counter()
         label = f"{data.dataset}/{data.name}"
-        docs, doc_rows, dstats = self.embeddings(
-            "documents", prompts.document, [(d.id, d.text) for d in data.documents], label
-        )
+        docs, doc_rows, dstats = self.embeddings("documents", prompts.document, self._corpus_pairs(data), label)
         t1 = time.perf_counter()
         queries, query_rows, qstats = self.embeddings(
             "queries", prompts.query, [(q.id, q.text) for q in data.queries], label
         )
         checkpoint("queries_encoded")
         t2 = time.perf_counter()
-        ranked = rank_sharded(
-            queries.to_array(),
-            docs,
-            [d.id for d in data.documents],
-            k,
-            [q.excluded_ids for q in data.queries],
-            doc_rows=doc_rows.inverse,
-            query_rows=query_rows.inverse,
-        )
+        doc_ids = [d.id for d in data.documents]
+        excluded = [q.excluded_ids for q in data.queries]
+        if self.chunked:
+            from rtriever_eval.chunking import rank_chunked
+
+            ranked = rank_chunked(
+                queries.to_array(),
+                docs,
+                doc_ids,
+                doc_rows.inverse,
+                self.chunks(data).ptr,
+                k,
+                excluded,
+                query_rows=query_rows.inverse,
+                how=self.settings.chunk_aggregation,
+                top_k=self.settings.chunk_top_k,
+            )
+        else:
+            ranked = rank_sharded(
+                queries.to_array(), docs, doc_ids, k, excluded, doc_rows=doc_rows.inverse, query_rows=query_rows.inverse
+            )
         t3 = time.perf_counter()
         return SearchOutcome(
             ranked,
@@ -244,8 +318,11 @@ class DenseRetriever:
                 "rank_s": t3 - t2,
             },
             counts={
-                "documents": doc_rows.n_items,
-                "distinct_documents": doc_rows.n_distinct,
+                **(self._chunk_counts if self.chunked else {}),
+                "documents": data.n_docs,
+                # under chunk_max the encoded rows are distinct chunk texts
+                "distinct_documents": len({d.text for d in data.documents}) if self.chunked else doc_rows.n_distinct,
+                **({"distinct_chunks": doc_rows.n_distinct} if self.chunked else {}),
                 "documents_encoded": dstats.rows_encoded,
                 "queries": query_rows.n_items,
                 "distinct_queries": query_rows.n_distinct,

@@ -115,7 +115,7 @@ def test_unknown_domain_and_typo_list_valid_values(tmp_path: Path) -> None:
     proc = _cli("domains=[biolgy]", f"paths.results_dir={tmp_path}", cwd=tmp_path)
     assert proc.returncode == 2 and "valid domains: biology, earth_science, leetcode" in _flat(proc.stderr)
     proc = _cli("model.k3=2", cwd=tmp_path)
-    assert proc.returncode == 2 and "Valid keys there: b, flavour, k1" in _flat(proc.stderr)
+    assert proc.returncode == 2 and "Valid keys there: b, facts, flavour, k1" in _flat(proc.stderr)
 
 
 def test_beir_folder_through_the_cli(tmp_path: Path) -> None:

@@ -226,3 +226,23 @@ def test_report_cli_with_baseline_writes_marks_intervals_and_significance_csv(
     assert "$^{\\ddagger}$" in (report / "table_bright_nDCG_at_10.tex").read_text()
     code, _, err = call_main(report_main, [str(paired), "--baseline", "nope"], capsys)
     assert code == 2 and "baseline run 'nope' not found" in err
+
+
+def test_runs_trained_on_the_benchmark_are_marked_and_subset_runs_noted(tmp_path: Path) -> None:
+    from rtriever_eval.reporting.tables import build_reports
+
+    _summary(tmp_path, "diver", "biology", 0.4)
+    _summary(tmp_path, "rtriever", "biology", 0.3)
+    path = tmp_path / "exp" / "diver" / "bright" / "biology" / "summary.json"
+    data = json.loads(path.read_text())
+    data["model_facts"] = {"training_data_overlap": "trained on ReasonIR's data, drawn from BRIGHT's corpora"}
+    path.write_text(json.dumps(data))
+    text, _ = build_reports(tmp_path)
+    assert "| diver ⚠ |" in text and "| rtriever |" in text and "⚠: the model was trained on data overlapping" in text
+    assert "Subset runs" not in text
+    path = tmp_path / "exp" / "rtriever" / "bright" / "biology" / "summary.json"
+    data = json.loads(path.read_text())
+    data["subset"] = {"kind": "candidates", "first_stage": "bm25", "documents": 9000, "ids_sha256": "ab" * 32}
+    path.write_text(json.dumps(data))
+    text, _ = build_reports(tmp_path)
+    assert "Subset runs (rtriever)" in text

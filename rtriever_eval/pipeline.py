@@ -313,7 +313,12 @@ def run_evaluation(cfg: DictConfig | EvaluateSettings) -> list[DomainOutcome]:
         fingerprint = fingerprint_of(plan, data)
         if s.stage == "search" and isinstance(plan.retriever, CorpusEncoder):
             plan.retriever.require_corpus_cached(data)
+        elif getattr(s.model, "devices", None) is not None:
+            from rtriever_eval.devices import encode_on_devices
+
+            encode_on_devices(s, domain)  # one worker per device fills the cache; the search reads it
         summary = evaluate_domain(plan, data, out_dir, fingerprint)
+        del data  # the next domain loads without this one's corpus still held (BRIGHT-scale dry run)
         log.info("%s / %s: %s", s.run_name, domain, ", ".join(f"{k}={v:.4f}" for k, v in summary.metrics.items()))
         outcomes.append(DomainOutcome(domain, out_dir, summary, False))
     return outcomes

@@ -21,6 +21,7 @@ DTYPES = ("float32", "bfloat16", "float16")
 POOLINGS = ("last_token", "mean", "cls")
 PADDING_SIDES = ("left", "right")
 CPU_LINEARS = ("auto", "onednn", "torch")
+PACKINGS = ("off", "auto", "on")
 BACKENDS = ("hf", "sentence_transformers")
 FLAVOURS = ("lucene", "bright")
 STAGES = ("all", "encode", "search")
@@ -107,6 +108,9 @@ class DenseSettings:
     trust_remote_code: bool = False
     causal_without_mask: bool = True
     cpu_linear: str = "auto"
+    # Padding-free batches (encoders/packing.py): ``auto`` packs where this install and device can, ``on`` packs
+    # or fails; the resolved choice is keyed (packed and padded vectors differ in the last bits).
+    packing: str = "off"
     strip_whitespace: bool = False
     # Documents longer than max_length: ``truncate`` keeps their head; ``chunk_max`` encodes windows of
     # ``chunk_tokens`` text tokens (None: all that fit beside the prompt in max_length) overlapping by
@@ -120,6 +124,9 @@ class DenseSettings:
     chunk_top_k: int = 3
     facts: ModelFacts = field(default_factory=ModelFacts)
     memory_limit_gb: float | None = None  # the memory guard's budget (None: the device's; see encoders/memory.py)
+    # One corpus-encoding worker process per device (devices.py): a list ([0, 1] = cuda:0, cuda:1; "cpu") or
+    # "all" (every CUDA device). None: this process alone, on ``device``.
+    devices: Any = None
 
     def __post_init__(self) -> None:
         _choice(self.long_documents, LONG_DOCUMENTS, "model.long_documents")
@@ -142,6 +149,17 @@ class DenseSettings:
                 "encoded within max_length",
                 field="model.chunk_tokens",
             )
+        if (
+            self.devices is not None
+            and self.devices != "all"
+            and not (
+                isinstance(self.devices, list | tuple)
+                and self.devices
+                and all(isinstance(d, int | str) for d in self.devices)
+            )
+        ):
+            raise ConfigError(f"model.devices must be a list of devices or 'all', got {self.devices!r}",
+                              field="model.devices")  # fmt: skip
         if self.memory_limit_gb is not None and not self.memory_limit_gb > 0:
             raise ConfigError(
                 f"model.memory_limit_gb must be > 0, got {self.memory_limit_gb}", field="model.memory_limit_gb"
@@ -151,6 +169,12 @@ class DenseSettings:
         _choice(self.pooling, POOLINGS, "model.pooling")
         _choice(self.padding_side, PADDING_SIDES, "model.padding_side")
         _choice(self.cpu_linear, CPU_LINEARS, "model.cpu_linear")
+        _choice(self.packing, PACKINGS, "model.packing")
+        if self.packing == "on" and self.backend != "hf":
+            raise ConfigError(
+                f"model.packing=on needs model.backend=hf (got {self.backend}); set model.packing=off or auto",
+                field="model.packing",
+            )
         for key in ("max_length", "batch_size"):
             _positive(getattr(self, key), f"model.{key}")
         for key in ("query_max_length", "max_tokens_per_batch"):

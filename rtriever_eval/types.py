@@ -15,7 +15,7 @@ Qrels = dict[str, dict[str, int]]
 """qid -> docid -> relevance grade."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Query:
     """One query: its id, its text, and the documents that must never be ranked for it."""
 
@@ -24,7 +24,7 @@ class Query:
     excluded_ids: frozenset[str] = frozenset()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Document:
     """One corpus document; `text` is what the retriever sees (BEIR: title and text joined)."""
 

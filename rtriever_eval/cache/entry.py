@@ -117,13 +117,15 @@ class CacheEntry:
 
     @property
     def n_shards(self) -> int:
-        return len(shard_ranges(self.n, self.shard_size))
+        """len(shard_ranges(n, shard_size)), without building the list (it is asked once per shard record)."""
+        return max(1, -(-self.n // self.shard_size))
 
     def shard_records(self) -> dict[int, dict[str, Any]]:
         """Per finished shard, its record (the ``shard-NNNNN.json`` files whose .npy also exists)."""
         records: dict[int, dict[str, Any]] = {}
         if not self.folder.is_dir():
             return records
+        n_shards = self.n_shards
         for path in self.folder.iterdir():
             m = _SHARD_RE.match(path.name)
             if not m:
@@ -133,7 +135,7 @@ class CacheEntry:
             except (OSError, ValueError):
                 continue  # a record being replaced or damaged: the shard counts as missing
             index = int(m.group(1))
-            if (self.folder / str(rec.get("file", ""))).is_file() and index < self.n_shards:
+            if (self.folder / str(rec.get("file", ""))).is_file() and index < n_shards:
                 records[index] = rec
         return records
 
@@ -152,7 +154,7 @@ class CacheEntry:
         """Shard ``index`` memory-mapped read-only, its shape checked against the manifest."""
         path = self.folder / f"{_shard_name(index)}.npy"
         arr = np.load(path, mmap_mode="r", allow_pickle=False)
-        a, b = shard_ranges(self.n, self.shard_size)[index]
+        a, b = index * self.shard_size, min((index + 1) * self.shard_size, self.n)
         if arr.dtype != np.float32 or arr.ndim != 2 or arr.shape[0] != b - a or arr.shape[1] != self.dim:
             raise InputError(
                 f"shard has shape {arr.shape} {arr.dtype}, expected ({b - a}, {self.dim}) float32; "
@@ -247,7 +249,7 @@ class CacheEntry:
         """Write shard ``index`` atomically, then its record, then the manifest."""
         if not self.writable:
             raise RuntimeError("this cache entry is read-only")
-        a, b = shard_ranges(self.n, self.shard_size)[index]
+        a, b = index * self.shard_size, min((index + 1) * self.shard_size, self.n)
         arr = np.ascontiguousarray(rows, dtype=np.float32)
         if arr.ndim != 2 or arr.shape[0] != b - a:
             raise ValueError(f"shard {index} needs {b - a} rows, got shape {arr.shape}")

@@ -178,9 +178,11 @@ class EmbeddingCache:
         entry = self.entry(key, len(texts), info)
         assert entry is not None
         stats = EncodeStats(key=key.digest, n=len(texts))
-        wanted = set(range(entry.n_shards)) if shards is None else set(shards)
+        order = list(range(entry.n_shards)) if shards is None else list(dict.fromkeys(shards))
+        wanted = set(order)
         with entry.writing():
-            todo = [j for j in entry.missing_shards() if j in wanted]
+            missing = set(entry.missing_shards())
+            todo = [j for j in order if j in missing]  # in the order asked (workers start at their own share)
             ranges = shard_ranges(entry.n, entry.shard_size)
             stats.rows_cached = sum(b - a for j, (a, b) in enumerate(ranges) if j in wanted and j not in todo)
             self._encode_shards(entry, texts, encode, todo, stats, label, write=True)

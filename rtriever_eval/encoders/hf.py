@@ -5,7 +5,8 @@ module runs them: it knows nothing of datasets, instructions, caches or search (
 and get fp32 rows). Throughput, none of which changes the vectors beyond float rounding: texts are tokenised
 once, sorted by token count and cut into batches by a token budget; causal decoders run right-padded without an
 attention mask; float32 linears on the CPU may run on oneDNN; on cuda, inputs go through pinned memory and
-results come back in large chunks. A CUDA out-of-memory error halves the batch and later batches.
+results come back in large chunks. A CUDA out-of-memory error halves the batch and later batches. With
+``packing`` on (opt-in, keyed: the last bits differ), batches are padding-free instead (packing.py).
 """
 
 from __future__ import annotations
@@ -21,16 +22,18 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
+from rtriever_eval.encoders import packing
 from rtriever_eval.encoders.batching import TokenizedBatch, iter_batches, plan_batches
 from rtriever_eval.encoders.kernels import (
     Kernels,
     OneDNNLinear,
     is_causal,
     kernels_of,
+    model_class_of,
     resolve_attn_implementation,
     resolve_device,
 )
-from rtriever_eval.encoders.pooling import POOLERS, l2_normalize
+from rtriever_eval.encoders.pooling import PACKED_POOLERS, POOLERS, l2_normalize
 from rtriever_eval.encoders.tokenization import TokenIds, Tokenization
 from rtriever_eval.errors import ConfigError
 from rtriever_eval.settings import DenseSettings as EncoderSettings
@@ -78,7 +81,9 @@ class HFEncoder:
         self._tokenization: Tokenization | None = None
         self._causal: bool | None = None
         self._oom_splits = 1  # doubled on each out-of-memory error (see _embed_rows)
-        self.kernels: Kernels = kernels_of(model, settings)
+        self._packed_causal: bool | None = None  # whether packed masks are causal (decided once, then probed)
+        model_class = self._model_class() if model is None and settings.packing != "off" else None
+        self.kernels: Kernels = kernels_of(model, settings, model_class=model_class)
         self._device = torch.device(self.kernels.device)
         self._attn_impl = self.kernels.attention
         if tokenizer is not None:
@@ -242,7 +247,10 @@ class HFEncoder:
         if not texts:
             return out
         pool = POOLERS[self.settings.pooling]
-        unmasked = self._causal_without_mask()
+        packed = self.kernels.packed
+        unmasked = not packed and self._causal_without_mask()
+        if packed:
+            self._check_packing()
         linear_mode = OneDNNLinear() if self._use_onednn() else contextlib.nullcontext()
         cuda = self._device.type == "cuda"
         from tqdm.auto import tqdm
@@ -262,13 +270,21 @@ class HFEncoder:
                 dynamic_ncols=True,
             ) as bar,
         ):
-            for batch in self.batches(tokens, padding_side="right" if unmasked else None):
-                input_ids, mask = batch.input_ids, batch.attention_mask
-                if cuda:  # pinned (cached by torch's host allocator) so the copies overlap the previous forward
-                    input_ids, mask = input_ids.pin_memory(), mask.pin_memory()
-                input_ids = input_ids.to(self._device, non_blocking=True)
-                mask = mask.to(self._device, non_blocking=True)
-                vectors = self._embed_rows(input_ids, mask, unmasked, pool)
+            batches = (
+                self._packed_batches(tokens)
+                if packed
+                else self.batches(tokens, padding_side="right" if unmasked else None)
+            )
+            for batch in batches:
+                if isinstance(batch, packing.PackedBatch):
+                    vectors = self._embed_packed(tokens, batch)
+                else:
+                    input_ids, mask = batch.input_ids, batch.attention_mask
+                    if cuda:  # pinned (cached by torch's host allocator) so the copies overlap the previous forward
+                        input_ids, mask = input_ids.pin_memory(), mask.pin_memory()
+                    input_ids = input_ids.to(self._device, non_blocking=True)
+                    mask = mask.to(self._device, non_blocking=True)
+                    vectors = self._embed_rows(input_ids, mask, unmasked, pool)
                 # Results stay on the device until a flush, so the host never waits on each batch.
                 pending.append((batch.indices, vectors))
                 pending_rows += len(batch.indices)
@@ -318,6 +334,96 @@ class HFEncoder:
                 [
                     self._embed_rows(input_ids[:half], mask[:half], unmasked, pool, split=False),
                     self._embed_rows(input_ids[half:], mask[half:], unmasked, pool, split=False),
+                ]
+            )
+
+    # ------------------------------------------------------------------ packed batches
+
+    def _model_class(self) -> type[Any] | None:
+        """The class the model will load as (read from its config, no weights), for the packing choice."""
+        if not Path(self.settings.path).is_dir():
+            from rtriever_eval.hub import prepare_hub_access
+
+            prepare_hub_access(f"the config of {self.settings.path}")
+        try:
+            config = self._config()
+        except (OSError, ValueError) as exc:
+            raise ConfigError(
+                f"model.packing={self.settings.packing} reads the config of {self.settings.path!r} to check its class, "
+                f"and could not ({type(exc).__name__}); point model.path= at a local copy or set model.packing=off",
+                field="model.path",
+            ) from None
+        return model_class_of(config, trust_remote_code=self.settings.trust_remote_code)
+
+    def _packed_batches(self, tokens: TokenIds) -> Iterator[packing.PackedBatch]:
+        """Padding-free CPU batches for the kernels' packed path (see :func:`packing.iter_packed`)."""
+        return packing.iter_packed(
+            tokens,
+            path=self.kernels.packing_path,
+            batch_size=self.settings.batch_size,
+            max_tokens=self.settings.max_tokens_per_batch,
+            pad_id=self.tokenization.pad_id,
+        )
+
+    def _check_packing(self) -> None:
+        """Once per encoder: whether packed masks are causal, and a seeded probe that packed texts give what they
+        give alone (ConfigError naming model.packing otherwise: the kernels, keyed already, cannot change now)."""
+        if self._packed_causal is not None:
+            return
+        path = self.kernels.packing_path
+        causal = packing.attends_causally(self._model, self._device)
+        gap = packing.probe_gap(self._model, self._device, path=path, causal=causal)
+        tolerance = 1e-4 if next(self._model.parameters()).dtype == torch.float32 else 3e-2
+        if not gap < tolerance:
+            raise ConfigError(
+                f"{self.settings.path}: packed batches ({self.kernels.packing}, causal={causal}) do not reproduce "
+                f"texts run alone (relative gap {gap:.1e}); set model.packing=off",
+                field="model.packing",
+            )
+        logger.debug("packing %s (causal=%s): probe gap %.1e", self.kernels.packing, causal, gap)
+        self._packed_causal = causal
+
+    def _embed_packed(self, tokens: TokenIds, batch: packing.PackedBatch, *, split: bool = True) -> torch.Tensor:
+        """Pooled (and normalised) float32 vectors of one packed batch, in ``batch.indices`` order; on
+        out-of-memory the batch is split and retried, and later batches are split as often (as ``_embed_rows``)."""
+        n = len(batch.indices)
+        parts = min(self._oom_splits, n) if split else 1
+        pad_id = self.tokenization.pad_id
+        if parts > 1:
+            pieces = packing.split(tokens, batch, parts, pad_id=pad_id)
+            return torch.cat([self._embed_packed(tokens, piece, split=False) for piece in pieces])
+        try:
+            inputs = [batch.input_ids, batch.position_ids, batch.segments]
+            if self._device.type == "cuda":
+                inputs = [tensor.pin_memory() for tensor in inputs]
+            input_ids, position_ids, segments = (t.to(self._device, non_blocking=True) for t in inputs)
+            hidden = packing.forward_packed(
+                self._model,
+                input_ids,
+                position_ids,
+                segments,
+                path=self.kernels.packing_path,
+                causal=bool(self._packed_causal),
+                plain=batch.plain,
+            )
+            vectors = PACKED_POOLERS[self.settings.pooling](hidden, batch.starts, batch.lengths)
+            return l2_normalize(vectors) if self.settings.normalize else vectors
+        except torch.cuda.OutOfMemoryError:
+            if n == 1:
+                raise
+            self._oom_splits *= 2
+            logger.warning(
+                "out of memory on a packed batch of %d texts (%d tokens): splitting (batches now split %d ways)",
+                n,
+                batch.n_tokens,
+                self._oom_splits,
+            )
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+            return torch.cat(
+                [
+                    self._embed_packed(tokens, piece, split=False)
+                    for piece in packing.split(tokens, batch, 2, pad_id=pad_id)
                 ]
             )
 
@@ -384,6 +490,9 @@ class HFEncoder:
             described["eos_token_id"] = self._tokenization.eos_id
         if self._causal is not None:
             described["unmasked_causal_batches"] = self._causal
+        described["packing"] = self.kernels.packing
+        if self._packed_causal is not None:
+            described["packed_causal_mask"] = self._packed_causal
         described["onednn_linear"] = self._use_onednn()
         if self._oom_splits > 1:
             described["oom_batch_splits"] = self._oom_splits

@@ -1,7 +1,8 @@
 """Pooling of token hidden states into one vector per sequence (last-token, mean, cls) and L2 normalisation.
 
-Pure torch functions on (hidden, attention_mask) that work for left, right or mixed padding; they know nothing
-of tokenizers, pad ids or models, and never locate a token by its id (a pad id can be the real last token).
+Pure torch functions on (hidden, attention_mask) that work for left, right or mixed padding, and on packed rows
+(hidden, each text's first flat position, its length); they know nothing of tokenizers, pad ids or models, and
+never locate a token by its id (a pad id can be the real last token).
 """
 
 from __future__ import annotations
@@ -65,6 +66,52 @@ def mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tenso
 def l2_normalize(vectors: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
     """Rows scaled to unit L2 norm, in float32 (a zero row stays zero)."""
     return torch.nn.functional.normalize(vectors.to(torch.float32), p=2.0, dim=-1, eps=eps)
+
+
+def _check_packed(hidden: torch.Tensor, starts: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    if hidden.dim() != 3 or starts.shape != lengths.shape or starts.dim() != 1:
+        raise ValueError(
+            f"expected hidden (rows, width, dim) and starts, lengths (texts,); got {tuple(hidden.shape)}, "
+            f"{tuple(starts.shape)} and {tuple(lengths.shape)}"
+        )
+    if bool((lengths < 1).any()):
+        raise ValueError("packed pooling needs at least one token per text")
+    return hidden.reshape(-1, hidden.shape[-1])
+
+
+def packed_last_token_pool(hidden: torch.Tensor, starts: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """Hidden state of each packed text's own last token, float32 (texts, dim); ``starts`` are flat positions in
+    the (rows x width) grid."""
+    flat = _check_packed(hidden, starts, lengths)
+    return flat[(starts + lengths - 1).to(flat.device)].to(torch.float32)
+
+
+def packed_cls_pool(hidden: torch.Tensor, starts: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """Hidden state of each packed text's own first token, float32 (texts, dim)."""
+    flat = _check_packed(hidden, starts, lengths)
+    return flat[starts.to(flat.device)].to(torch.float32)
+
+
+def packed_mean_pool(hidden: torch.Tensor, starts: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """Mean of each packed text's own tokens' hidden states, in float32 (texts, dim)."""
+    flat = _check_packed(hidden, starts, lengths)
+    starts, lengths = starts.to(flat.device), lengths.to(flat.device)
+    owner = torch.repeat_interleave(torch.arange(len(lengths), device=flat.device), lengths)
+    first = torch.cumsum(lengths, 0) - lengths  # each text's first index among all texts' tokens
+    positions = torch.repeat_interleave(starts - first, lengths) + torch.arange(len(owner), device=flat.device)
+    summed = torch.zeros(len(lengths), flat.shape[-1], dtype=torch.float32, device=flat.device)
+    summed.index_add_(0, owner, flat[positions].to(torch.float32))
+    return summed / lengths.to(torch.float32).unsqueeze(-1)
+
+
+PackedPooler = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+
+PACKED_POOLERS: dict[str, PackedPooler] = {
+    "last_token": packed_last_token_pool,
+    "mean": packed_mean_pool,
+    "cls": packed_cls_pool,
+}
+"""The same poolings over packed rows (see packing.py), by the same names."""
 
 
 POOLERS: dict[str, Pooler] = {

@@ -247,12 +247,20 @@ class DenseRetriever:
         key = self.cache_key("documents", self.document_prompt, pairs)
         return key, Distinct.of([t for _, t in pairs]), f"{data.dataset}/{data.name}"
 
-    def encode_corpus(self, data: DomainData, *, shard_index: int = 0, shard_count: int = 1) -> EncodeStats:
-        """Encode and cache the corpus shards numbered ``j`` with ``j % shard_count == shard_index``."""
+    def encode_corpus(
+        self, data: DomainData, *, shard_index: int = 0, shard_count: int = 1, share: bool = False
+    ) -> EncodeStats:
+        """Encode and cache the corpus shards numbered ``j`` with ``j % shard_count == shard_index``; with ``share``
+        every missing shard, starting at this worker's share of them (workers on one entry claim shards, so each is
+        encoded once, and the shards of a worker that dies are taken by the others)."""
         key, distinct, label = self._corpus(data)
         entry = self.cache.entry(key, distinct.n_distinct, self._info("documents", label, distinct))
         n_shards = entry.n_shards if entry is not None else 0
-        mine = [j for j in range(n_shards) if j % shard_count == shard_index]
+        if share:
+            start = shard_index * n_shards // max(shard_count, 1)
+            mine = [(start + j) % n_shards for j in range(n_shards)]
+        else:
+            mine = [j for j in range(n_shards) if j % shard_count == shard_index]
         stats = self.cache.fill(
             key,
             distinct.texts,

@@ -6,9 +6,10 @@
 #   bash benchmarks/device_run.sh --cpu-smoke  # anywhere: the same steps at toy shapes on the CPU (~1 minute)
 #
 # Steps (each under its own time limit, so one stuck step cannot eat the others' time):
-#   1. pytest tests/encoders/test_gpu.py -m gpu      padding / mask / batching parity of a random 4B in bf16
+#   1. pytest test_gpu.py test_packing.py -m gpu    padding / mask / batching / packed-vs-padded parity, bf16
 #   2. benchmarks/gpu_check.py                       parity + docs/s, tokens/s, MFU at RTriever-4B's shape
-#   3. benchmarks/encode_throughput.py --device cuda harness vs SentenceTransformer.encode on the same 4B
+#   3. benchmarks/encode_throughput.py --device cuda harness (padded, packed) vs SentenceTransformer.encode, 4B
+#   4. benchmarks/multi_device.py --devices 0,1,..   one GPU vs all of them (only with two GPUs or more)
 # Needs there: torch, transformers (in the image); sentence-transformers (in the image; else a wheel in .whl/);
 # the Qwen3 tokenizer files in .cache/qwen3_tokenizer (carried) unless RTRIEVER_EVAL_QWEN3_TOKENIZER is set.
 # Logs go to $OUT/device_run.log when $OUT is set. Exit status: the number of failed steps.
@@ -86,11 +87,19 @@ if [ "$SMOKE" -eq 1 ]; then
     --models qwen --qwen-shape tiny --in-memory --n-docs 40 --repeats 1 --max-length 1024 \
     --variants fixed,budget,full --max-tokens-per-batch 16384 --st-batch-size 16
 else
-  step "gpu tests" 120 "$PY" -m pytest tests/encoders/test_gpu.py -m gpu -q -p no:cacheprovider -s
+  step "gpu tests" 150 "$PY" -m pytest tests/encoders/test_gpu.py tests/encoders/test_packing.py -m gpu -q \
+    -p no:cacheprovider -s
   step "gpu_check (RTriever-4B shape, bf16)" 150 "$PY" benchmarks/gpu_check.py
   step "encode_throughput (harness vs sentence-transformers, 4B shape, bf16)" 240 \
     "$PY" benchmarks/encode_throughput.py --device cuda --models qwen --n-docs 1200 --repeats 1 \
-    --variants fixed,budget,full
+    --variants fixed,budget,full,packed
+  N_GPUS=$("$PY" -c "import torch; print(torch.cuda.device_count())")
+  if [ "$N_GPUS" -gt 1 ]; then
+    DEVICES=$(seq -s, 0 $((N_GPUS - 1)))
+    step "multi_device ($N_GPUS GPUs)" 150 "$PY" benchmarks/multi_device.py --devices "$DEVICES" --n-docs 20000
+  else
+    say "== multi_device: skipped (one GPU)"
+  fi
 fi
 
 say ""

@@ -57,7 +57,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         beir = make_beir(work, args.n_docs, 20)
-        one_device = devices[0]
+        one_device = f"cuda:{devices[0]}" if devices[0].isdigit() else devices[0]
         if one_device == "cpu":
             torch.set_num_threads(max(1, args.threads // len(devices)))  # one worker = one device's share
         t1, run1 = run(beir, work, "one", f"model.device={one_device}")

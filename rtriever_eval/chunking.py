@@ -38,6 +38,12 @@ class Chunks:
     ptr: np.ndarray
     n_capped: int  # documents with more windows than max_chunks (their tail is not scored)
     n_split: int  # documents cut into two chunks or more
+    window: int  # text tokens per chunk
+
+    def counts(self) -> dict[str, int]:
+        """What a summary's counts say of the chunking."""
+        return {"chunk_tokens": self.window, "chunks": len(self.texts), "documents_split": self.n_split,
+                "documents_capped": self.n_capped}  # fmt: skip
 
     def pairs(self, doc_ids: Sequence[str]) -> list[tuple[str, str]]:
         """(chunk id, chunk text) for the embedding cache's key, in chunk order."""
@@ -110,7 +116,7 @@ def chunk_documents(texts: Sequence[str], offsets: Offsets, *, window: int, over
             for a, b in ranges:
                 out.append(text[(0 if a == 0 else spans[a][0]) : spans[b - 1][1]])
         ptr.append(len(out))
-    return Chunks(out, np.asarray(ptr, dtype=np.int64), n_capped, n_split)
+    return Chunks(out, np.asarray(ptr, dtype=np.int64), n_capped, n_split, window)
 
 
 def aggregate(scores: np.ndarray, rows: np.ndarray, ptr: np.ndarray, how: str, top_k: int) -> np.ndarray:

@@ -22,9 +22,9 @@ def model_facts(settings: Any, retriever: Any) -> dict[str, Any]:
     if isinstance(settings, DenseSettings):
         facts["similarity"] = facts.get("similarity") or ("cosine" if settings.normalize else "dot")
         facts["run_max_tokens"] = settings.max_length
-        encoder = getattr(retriever, "_encoder", None)
-        if encoder is not None and getattr(encoder, "_model", None) is not None:
-            facts["embedding_dim_measured"] = int(encoder.dim)
+        dim = getattr(retriever, "loaded_dim", None)
+        if dim is not None:
+            facts["embedding_dim_measured"] = dim
     elif isinstance(settings, BM25Settings):
         facts["similarity"] = facts.get("similarity") or "bm25"
     else:  # a stage (fusion, rerank): its inputs' facts are in their own summaries

@@ -299,6 +299,15 @@ class HFEncoder:
         logger.debug("encoded %d texts (%d tokens) in %.2fs", len(texts), tokens_done, elapsed)
         return out
 
+    def _after_oom(self, error: Exception, n: int, what: str) -> None:
+        """Out of memory on ``what``: raise it for a single text, else split later batches twice as often."""
+        if n == 1:
+            raise error
+        self._oom_splits *= 2
+        logger.warning("out of memory on %s: splitting it (batches now split %d ways)", what, self._oom_splits)
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+
     def _embed_rows(
         self, input_ids: torch.Tensor, mask: torch.Tensor, unmasked: bool, pool: Any, *, split: bool = True
     ) -> torch.Tensor:
@@ -317,18 +326,8 @@ class HFEncoder:
             output = self._model(input_ids=input_ids, attention_mask=None if unmasked else mask)
             vectors = pool(_last_hidden(output), mask)  # float32, whatever the model's dtype
             return l2_normalize(vectors) if self.settings.normalize else vectors
-        except torch.cuda.OutOfMemoryError:
-            if n == 1:
-                raise
-            self._oom_splits *= 2
-            logger.warning(
-                "out of memory on a batch of %d texts x %d tokens: halving (batches now split %d ways)",
-                n,
-                int(input_ids.shape[1]),
-                self._oom_splits,
-            )
-            if torch.cuda.is_available():
-                torch.cuda.empty_cache()
+        except torch.cuda.OutOfMemoryError as error:
+            self._after_oom(error, n, f"a batch of {n} texts x {int(input_ids.shape[1])} tokens")
             half = (n + 1) // 2
             return torch.cat(
                 [
@@ -408,18 +407,8 @@ class HFEncoder:
             )
             vectors = PACKED_POOLERS[self.settings.pooling](hidden, batch.starts, batch.lengths)
             return l2_normalize(vectors) if self.settings.normalize else vectors
-        except torch.cuda.OutOfMemoryError:
-            if n == 1:
-                raise
-            self._oom_splits *= 2
-            logger.warning(
-                "out of memory on a packed batch of %d texts (%d tokens): splitting (batches now split %d ways)",
-                n,
-                batch.n_tokens,
-                self._oom_splits,
-            )
-            if torch.cuda.is_available():
-                torch.cuda.empty_cache()
+        except torch.cuda.OutOfMemoryError as error:
+            self._after_oom(error, n, f"a packed batch of {n} texts ({batch.n_tokens} tokens)")
             return torch.cat(
                 [
                     self._embed_packed(tokens, piece, split=False)

@@ -37,8 +37,8 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _load_evaluated(summary: Any) -> Any:
-    """The domain's data as the summary's run evaluated it (dataset settings from its resolved config)."""
+def _load_dataset(summary: Any) -> Any:
+    """The domain's queries, judgments and exclusions, read with its summary's resolved dataset settings."""
     from rtriever_eval.data.loading import load_domain
     from rtriever_eval.settings import DatasetSettings
 
@@ -84,7 +84,7 @@ def write_bundle(root: str | Path, out: str | Path) -> tuple[Path, Path, int]:
                     raise InputError(f"{name} is missing beside this summary", path=path)
                 shutil.copy2(path.parent / name, folder / name)
             try:
-                _write_judgments(folder, _load_evaluated(summary))
+                _write_judgments(folder, _load_dataset(summary))
             except (ConfigError, InputError) as exc:
                 raise InputError(f"the dataset this result was evaluated on is not at hand ({exc}); bundle where "
                                  "the results were computed", path=path) from None  # fmt: skip
@@ -182,7 +182,7 @@ def _check_domain(folder: Path, bundle: Path, problems: list[str], notes: list[s
     if missing and summary.n_queries_searched == len(queries):
         notes.append(f"{where}: {len(missing)} judged quer(y/ies) retrieved nothing (scored 0)")
     try:
-        data = _load_evaluated(summary)
+        data = _load_dataset(summary)
     except (ConfigError, InputError, TypeError) as exc:
         notes.append(f"{where}: dataset not at hand ({str(exc).splitlines()[0][:120]}); checked against the "
                      "bundle's own query ids, judgments and exclusions")  # fmt: skip

@@ -17,6 +17,7 @@ from typing import Any
 
 import pandas as pd
 
+from rtriever_eval.data.trec import ranked
 from rtriever_eval.errors import InputError
 from rtriever_eval.io import write_text_atomic
 from rtriever_eval.registry import display_order
@@ -64,10 +65,6 @@ def _figure(part: pd.DataFrame, metric: str) -> str:
     return f'<img alt="{html.escape(metric)} per domain" src="data:image/png;base64,{encoded}">'
 
 
-def _ranked(run: dict[str, float]) -> list[tuple[str, float]]:
-    return sorted(run.items(), key=lambda kv: (-kv[1], [-ord(c) for c in kv[0]]))
-
-
 def _domain_entry(frame: pd.DataFrame) -> dict[str, Any]:
     """The explorer's data for one (dataset, domain): queries, gold, snippets, and per run its top 10, rank of the
     first gold document and per-query metrics."""
@@ -82,7 +79,7 @@ def _domain_entry(frame: pd.DataFrame) -> dict[str, Any]:
         per_query = pd.read_csv(Path(folder) / PER_QUERY_FILE, sep="\t", dtype={"qid": str}).set_index("qid")
         top, first = {}, {}
         for qid, scores in run.items():
-            ranking = _ranked(scores)
+            ranking = ranked(scores)
             top[qid] = [[d, round(s, 6)] for d, s in ranking[:TOP]]
             gold = set(entry["gold"].get(qid, []))
             first[qid] = next((i + 1 for i, (d, _) in enumerate(ranking) if d in gold), None)

@@ -69,7 +69,6 @@ class DenseRetriever:
         self._model_identity: dict[str, Any] | None = None
         self._last_keys: dict[str, str] = {}
         self._chunks: tuple[tuple[Any, ...], Chunks] | None = None  # (the documents chunked, their chunks)
-        self._chunk_counts: dict[str, int] = {}
 
     @property
     def encoder(self) -> Encoder:
@@ -83,6 +82,13 @@ class DenseRetriever:
 
                 self._encoder = SentenceTransformerEncoder(self.settings)
         return self._encoder
+
+    @property
+    def loaded_dim(self) -> int | None:
+        """The embedding dimension of the loaded model (None when no weights were loaded by this run)."""
+        if self._encoder is None or getattr(self._encoder, "_model", None) is None:
+            return None
+        return int(self._encoder.dim)
 
     def describe(self) -> dict[str, Any]:
         info: dict[str, Any] = {
@@ -228,12 +234,6 @@ class DenseRetriever:
             time.perf_counter() - started,
         )
         self._chunks = (data.documents, chunks)
-        self._chunk_counts = {
-            "chunk_tokens": window,
-            "chunks": len(chunks.texts),
-            "documents_split": chunks.n_split,
-            "documents_capped": chunks.n_capped,
-        }
         return chunks
 
     def _corpus_pairs(self, data: DomainData) -> list[tuple[str, str]]:
@@ -326,7 +326,7 @@ class DenseRetriever:
                 "rank_s": t3 - t2,
             },
             counts={
-                **(self._chunk_counts if self.chunked else {}),
+                **(self.chunks(data).counts() if self.chunked else {}),
                 "documents": data.n_docs,
                 # under chunk_max the encoded rows are distinct chunk texts
                 "distinct_documents": len({d.text for d in data.documents}) if self.chunked else doc_rows.n_distinct,

@@ -37,8 +37,13 @@ def resolve_devices(spec: Any) -> list[str]:
     return out
 
 
-def _worker(settings: EvaluateSettings, domain: str, device: str, index: int, count: int, threads: int) -> None:
-    """In the child: load the domain, encode every missing shard starting at this worker's share, exit."""
+def _worker(settings: EvaluateSettings, domain: str, device: str, index: int, count: int, threads: int,
+            fault: str = "") -> None:  # fmt: skip
+    """In the child: load the domain, encode every missing shard starting at this worker's share, exit.
+
+    ``fault`` ("<index>:<point>[:N]", from RTRIEVER_WORKER_FAULT in the parent) arms a crash test's fault point
+    in worker ``index`` only; it is passed as an argument because a forkserver started before the variable was
+    set would never hand it to the worker through the environment."""
     import torch
 
     from rtriever_eval.faults import checkpoint
@@ -47,7 +52,7 @@ def _worker(settings: EvaluateSettings, domain: str, device: str, index: int, co
 
     if device.startswith("cpu"):
         torch.set_num_threads(threads)
-    fault = os.environ.pop(WORKER_FAULT, "")  # "<index>:<point>[:N]": a crash test's fault, for one worker only
+    os.environ.pop(WORKER_FAULT, None)
     if fault.partition(":")[0] == str(index):
         os.environ["RTRIEVER_FAULT"] = fault.partition(":")[2]
     model = dataclasses.replace(settings.model, device=device, devices=None)
@@ -78,8 +83,11 @@ def encode_on_devices(settings: EvaluateSettings, domain: str) -> list[int | Non
     # CUDA cannot be forked: spawn; CPU workers fork from a clean server process (cheaper, same isolation)
     ctx: Any = multiprocessing.get_context("spawn" if any(d.startswith("cuda") for d in devices) else "forkserver")
     started = time.perf_counter()
+    fault = os.environ.get(WORKER_FAULT, "")
     procs = [
-        ctx.Process(target=_worker, args=(settings, domain, device, i, len(devices), threads), name=f"encode-{device}")
+        ctx.Process(
+            target=_worker, args=(settings, domain, device, i, len(devices), threads, fault), name=f"encode-{device}"
+        )
         for i, device in enumerate(devices)
     ]
     for proc in procs:

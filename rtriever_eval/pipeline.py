@@ -23,11 +23,12 @@ from rtriever_eval.evaluation import evaluate
 from rtriever_eval.facts import model_facts
 from rtriever_eval.faults import checkpoint
 from rtriever_eval.fingerprint import Fingerprint, config_fields, data_sha256, describe_value, differences
+from rtriever_eval.interrupt import check as check_interrupt
 from rtriever_eval.preflight import check_run
 from rtriever_eval.prompts import Prompts, resolve_prompts
 from rtriever_eval.provenance import git_state, safe_component, versions
 from rtriever_eval.registry import Benchmark, Track, benchmark, select_domains, track_of
-from rtriever_eval.results import SUMMARY_FILE, Summary, read_summary, run_folder, write_domain
+from rtriever_eval.results import SUMMARY_FILE, Summary, read_summary, run_folder, run_lock, write_domain
 from rtriever_eval.retrievers.base import CorpusEncoder, Retriever, build_retriever
 from rtriever_eval.search import to_run
 from rtriever_eval.settings import EvaluateSettings
@@ -122,8 +123,11 @@ def fingerprint_of(plan: Plan, data: DomainData) -> Fingerprint:
     return Fingerprint(fields, data_sha256(data), identity, texts, evaluation=evaluation)
 
 
-def evaluate_domain(plan: Plan, data: DomainData, out_dir: Path, fingerprint: Fingerprint) -> Summary:
-    """Search, evaluate and write one domain's three result files; returns the summary written."""
+def evaluate_domain(
+    plan: Plan, data: DomainData, out_dir: Path, fingerprint: Fingerprint, counts: dict[str, Any] | None = None
+) -> Summary:
+    """Search, evaluate and write one domain's three result files; returns the summary written. ``counts`` are
+    added to the search's own (the encoding workers' exit codes, say)."""
     s, prompts = plan.settings, plan.prompts[data.name]
     t0 = time.perf_counter()
     outcome = plan.retriever.search(data, prompts, s.top_k)
@@ -157,7 +161,7 @@ def evaluate_domain(plan: Plan, data: DomainData, out_dir: Path, fingerprint: Fi
         instruction_set=s.instructions.name,
         instruction=prompts.instruction,
         oracle=s.dataset.oracle,
-        counts=dict(outcome.counts),
+        counts={**outcome.counts, **(counts or {})},
         model_settings=plan.retriever.describe(),
         dataset_source=data.source,
         dataset_revision=data.revision,
@@ -168,10 +172,9 @@ def evaluate_domain(plan: Plan, data: DomainData, out_dir: Path, fingerprint: Fi
         subset=subset_info(data),
         model_facts=model_facts(s.model, plan.retriever),
     )
-    write_domain(
+    return write_domain(
         out_dir, run, result.per_query, summary, tag=f"rtriever-eval.{s.run_name}", snippets=build_snippets(data, run)
     )
-    return summary
 
 
 def load_evaluated(s: EvaluateSettings, domain: str) -> DomainData:
@@ -181,7 +184,8 @@ def load_evaluated(s: EvaluateSettings, domain: str) -> DomainData:
     if s.dataset.subset is None:
         return data
     pool = load_domain(s.dataset, domain, rewritten=False) if s.dataset.query_file else data
-    return apply_subset(data, pool, s.dataset, s.paths.cache_dir if s.cache.mode != "off" else None)
+    return apply_subset(data, pool, s.dataset, s.paths.cache_dir if s.cache.mode != "off" else None,
+                        writable=s.cache.mode == "readwrite")  # fmt: skip
 
 
 def check_evaluable(data: DomainData) -> None:
@@ -202,12 +206,13 @@ def _suggested_run_name(run_name: str, diffs: list[tuple[str, Any, Any]]) -> str
 
 
 def plan_run(cfg: DictConfig | EvaluateSettings) -> Plan:
-    """Check everything that can be checked before any work, and decide which domains to reuse.
+    """Check everything that can be checked before any work, and decide which domains to reuse."""
+    return with_reuse(prepare_run(cfg))
 
-    A domain whose summary exists is reused when its fingerprint equals this run's; otherwise (other
-    settings, data or model, or a summary without fingerprint) the run stops here with StaleResultsError,
-    listing the differing keys, before anything is computed or written. overwrite=true recomputes everything.
-    """
+
+def prepare_run(cfg: DictConfig | EvaluateSettings) -> Plan:
+    """Check everything that can be checked before any work (settings, files, prompts, the retriever's own
+    preflight), and write the rewritten-query artifact when a rewriter is set; reuse is not decided yet."""
     s = cfg if isinstance(cfg, EvaluateSettings) else to_settings(cfg)
     check_stage(s)
     bench = benchmark(s.dataset.benchmark)
@@ -224,7 +229,18 @@ def plan_run(cfg: DictConfig | EvaluateSettings) -> Plan:
     retriever.preflight(domains, prompts)
     if s.rewriter is not None:
         run_rewrite(s, domains)  # the rewritten-query artifact first: resumed, a no-op when complete
-    plan = Plan(s, bench, track, retriever, domains, prompts, {})
+    return Plan(s, bench, track, retriever, domains, prompts, {})
+
+
+def with_reuse(plan: Plan) -> Plan:
+    """``plan`` with the domains whose results on disk it can reuse.
+
+    A domain whose summary exists is reused when its fingerprint equals this run's; otherwise (other
+    settings, data or model, or a summary without fingerprint) the run stops here with StaleResultsError,
+    listing the differing keys, before anything is computed or written. overwrite=true recomputes everything.
+    """
+    s, domains = plan.settings, plan.domains
+    plan = dataclasses.replace(plan, reuse={})
     stale: dict[str, list[tuple[str, Any, Any]]] = {}
     for domain in [] if s.overwrite else domains:
         path = plan.folder / safe_component(domain) / SUMMARY_FILE
@@ -296,13 +312,22 @@ def run_evaluation(cfg: DictConfig | EvaluateSettings) -> list[DomainOutcome]:
     """Evaluate every selected domain; domains with current results are reused.
 
     stage=all encodes whatever the embedding cache lacks; stage=search first checks that the corpus is cached.
+    The run's folder is locked for the whole run: a second process given the same run name and results folder
+    waits, then reuses what the first wrote (or refuses it as stale), so their files never interleave.
     """
-    plan = plan_run(cfg)
-    s = plan.settings
+    s = cfg if isinstance(cfg, EvaluateSettings) else to_settings(cfg)
     if s.stage == "encode":
         raise ConfigError("stage=encode writes no results: use run_encoding", field="stage")
+    plan = prepare_run(s)
+    with run_lock(s.paths.results_dir, s.experiment_name, s.run_name, s.dataset.name):
+        return _evaluate_domains(with_reuse(plan))
+
+
+def _evaluate_domains(plan: Plan) -> list[DomainOutcome]:
+    s = plan.settings
     outcomes: list[DomainOutcome] = []
     for domain in plan.domains:
+        check_interrupt()  # a safe point between domains
         out_dir = plan.folder / safe_component(domain)
         if domain in plan.reuse:
             log.info("%s: %s holds this run's results (same fingerprint), reusing them", domain, out_dir)
@@ -313,11 +338,14 @@ def run_evaluation(cfg: DictConfig | EvaluateSettings) -> list[DomainOutcome]:
         fingerprint = fingerprint_of(plan, data)
         if s.stage == "search" and isinstance(plan.retriever, CorpusEncoder):
             plan.retriever.require_corpus_cached(data)
-        elif getattr(s.model, "devices", None) is not None:
+        counts: dict[str, Any] = {}
+        if s.stage != "search" and getattr(s.model, "devices", None) is not None:
             from rtriever_eval.devices import encode_on_devices
 
-            encode_on_devices(s, domain)  # one worker per device fills the cache; the search reads it
-        summary = evaluate_domain(plan, data, out_dir, fingerprint)
+            codes = encode_on_devices(s, domain)  # one worker per device fills the cache; the search reads it
+            if codes:
+                counts["encode_worker_exit_codes"] = codes
+        summary = evaluate_domain(plan, data, out_dir, fingerprint, counts)
         del data  # the next domain loads without this one's corpus still held (BRIGHT-scale dry run)
         log.info("%s / %s: %s", s.run_name, domain, ", ".join(f"{k}={v:.4f}" for k, v in summary.metrics.items()))
         outcomes.append(DomainOutcome(domain, out_dir, summary, False))

@@ -7,6 +7,9 @@ and the summary's fields, nothing of how the numbers were computed or will be co
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import hashlib
 import json
 import math
 from collections.abc import Iterator, Mapping
@@ -20,7 +23,7 @@ import pandas as pd
 from rtriever_eval.data.trec import read_run, write_run
 from rtriever_eval.errors import InputError
 from rtriever_eval.faults import checkpoint
-from rtriever_eval.io import atomic_open, write_json_atomic
+from rtriever_eval.io import atomic_open, file_lock, write_json_atomic
 from rtriever_eval.provenance import safe_component
 from rtriever_eval.types import Run
 
@@ -30,8 +33,11 @@ SUMMARY_FILE = "summary.json"
 SNIPPETS_FILE = "snippets.json"  # what the HTML report shows beside ids (snippets.py)
 HIDDEN_PREFIX = "."
 """Folders whose name starts with a dot (Hydra's .runs/, submitit's files) hold no results."""
+LOCKS_DIR = ".locks"
+"""<results_dir>/<experiment>/.locks/: one lock file per run folder, held (flock) by the process writing it, so a
+second run of the same name waits; kept outside the run folder, so a run refused before any work leaves none."""
 
-SUMMARY_VERSION = 3  # 3: track and subset
+SUMMARY_VERSION = 4  # 3: track and subset; 4: files (sha256 of each result file, checked when read back)
 REQUIRED = ("domain", "model", "dataset", "metrics")
 
 
@@ -81,6 +87,7 @@ class Summary:
     model_facts: dict[str, Any] = field(default_factory=dict)  # similarity, parameters, max tokens, ... (facts.py)
     track: str = "short"  # registry.py: which track's headline metric tables and the gate lead with
     subset: dict[str, Any] | None = None  # a CI-sized candidate subset (data/subset.py), None for the full corpus
+    files: dict[str, str] = field(default_factory=dict)  # file name -> "sha256:<hex>" of what was written
     version: int = SUMMARY_VERSION
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -128,6 +135,15 @@ def write_per_query(path: Path, per_query: pd.DataFrame) -> None:
             fh.write("\t".join([str(qid), *(repr(float(v)) for v in row.tolist())]) + "\n")
 
 
+def file_digest(path: Path) -> str:
+    """``"sha256:<hex>"`` of a result file (small files; sha256 as bundles use)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(1 << 20):
+            h.update(block)
+    return f"sha256:{h.hexdigest()}"
+
+
 def write_domain(
     folder: Path,
     run: Run,
@@ -136,9 +152,10 @@ def write_domain(
     *,
     tag: str,
     snippets: Mapping[str, Any] | None = None,
-) -> None:
+) -> Summary:
     """run.trec, per_query.tsv, snippets.json (when given), then summary.json, each atomically: a summary means
-    the domain is complete.
+    the domain is complete. The summary written (returned) records each file's sha256, which every reader of
+    these files checks.
 
     An older summary is removed first, so it never stands beside newer files.
     """
@@ -147,9 +164,47 @@ def write_domain(
     checkpoint("run_written")
     write_per_query(folder / PER_QUERY_FILE, per_query)
     checkpoint("per_query_written")
+    names = [RUN_FILE, PER_QUERY_FILE]
     if snippets is not None:
         write_json_atomic(folder / SNIPPETS_FILE, snippets)
-    write_json_atomic(folder / SUMMARY_FILE, summary.to_json())
+        names.append(SNIPPETS_FILE)
+    written = dataclasses.replace(summary, files={name: file_digest(folder / name) for name in names})
+    write_json_atomic(folder / SUMMARY_FILE, written.to_json())
+    return written
+
+
+def check_file(folder: str | Path, name: str, summary: Summary | None = None) -> Path:
+    """``folder/name`` after checking it against the digest its summary recorded (``summary``, else the folder's
+    summary.json; summaries older than version 4 record none); InputError when it differs: changed since the
+    run wrote it, by another process or damage."""
+    path = Path(folder) / name
+    if summary is None:
+        try:
+            recorded = json.loads((Path(folder) / SUMMARY_FILE).read_text("utf-8")).get("files") or {}
+        except (OSError, ValueError, AttributeError):
+            return path  # no summary (yet): nothing recorded to check against; readers of summaries fail clearly
+    else:
+        recorded = summary.files
+    expected = recorded.get(name) if isinstance(recorded, Mapping) else None
+    if expected and path.is_file() and file_digest(path) != expected:
+        raise InputError(
+            f"{name} does not match the sha256 its summary.json recorded: it changed after the run wrote it "
+            "(another run writing this folder now, or damage on disk). Nothing was computed from it; rerun the "
+            "run that wrote it (overwrite=true)",
+            path=path,
+        )
+    return path
+
+
+def run_lock(
+    results_dir: str | Path, experiment: str, run: str, dataset: str
+) -> contextlib.AbstractContextManager[None]:
+    """Held while this process writes the run's folder; a second process asking for it waits (logging who holds
+    it) and then finds the first one's results (reused when its settings are the same)."""
+    name = hashlib.sha256(f"{safe_component(run)}/{safe_component(dataset)}".encode()).hexdigest()[:24]
+    path = experiment_folder(results_dir, experiment) / LOCKS_DIR / f"{name}.lock"
+    folder = run_folder(results_dir, experiment, run, dataset)
+    return file_lock(path, what=f"a run of the same name and results folder is writing {folder}")
 
 
 def iter_summary_paths(root: str | Path) -> Iterator[Path]:
@@ -208,6 +263,7 @@ def load_per_query(folder: str | Path, metric: str) -> pd.Series:
     path = Path(folder) / PER_QUERY_FILE
     if not path.is_file():
         raise InputError("per-query file is missing (significance needs it; re-run rtriever-eval here)", path=path)
+    check_file(folder, PER_QUERY_FILE)
     try:
         frame = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False, na_filter=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
@@ -234,6 +290,7 @@ def read_snippets(folder: str | Path) -> dict[str, Any] | None:
     path = Path(folder) / SNIPPETS_FILE
     if not path.is_file():
         return None
+    check_file(folder, SNIPPETS_FILE)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
@@ -241,9 +298,10 @@ def read_snippets(folder: str | Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-def read_domain_run(folder: str | Path) -> Run:
-    """The run.trec of one domain folder."""
-    return read_run(Path(folder) / RUN_FILE)
+def read_domain_run(folder: str | Path, summary: Summary | None = None) -> Run:
+    """The run.trec of one domain folder, checked against its summary's digest (``summary`` when given: the one
+    the caller read, so a run rewritten meanwhile is caught)."""
+    return read_run(check_file(folder, RUN_FILE, summary))
 
 
 def metric_value(summary: Summary, metric: str, path: str | Path | None = None) -> float:

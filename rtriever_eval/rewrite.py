@@ -18,7 +18,8 @@ from typing import Any
 from rtriever_eval.cache import FingerprintMemo, model_identity
 from rtriever_eval.errors import ConfigError
 from rtriever_eval.fingerprint import describe_value, flatten
-from rtriever_eval.io import write_json_atomic
+from rtriever_eval.interrupt import check as check_interrupt
+from rtriever_eval.io import file_lock, write_json_atomic
 from rtriever_eval.provenance import versions
 from rtriever_eval.settings import RewriterSettings
 from rtriever_eval.types import Query
@@ -111,6 +112,16 @@ class Rewriter:
 def rewrite_queries(rewriter: Rewriter, queries: Mapping[str, Sequence[Query]], out: Path) -> int:
     """Rewrite every query of every domain into `out` (resuming: rows already there are kept); returns how many
     were generated. A file made with other settings (its manifest differs) is refused, never mixed."""
+    with file_lock(lock_path(out), what="another process is writing rewrites into this query file"):
+        return _rewrite_locked(rewriter, queries, out)
+
+
+def lock_path(out: Path) -> Path:
+    """Held while a process writes ``out`` (exclusive) or reads it (shared): never half a file."""
+    return out.with_name(out.name + ".lock")
+
+
+def _rewrite_locked(rewriter: Rewriter, queries: Mapping[str, Sequence[Query]], out: Path) -> int:
     wanted = rewriter.manifest()
     manifest = manifest_path(out)
     if manifest.is_file():
@@ -125,6 +136,7 @@ def rewrite_queries(rewriter: Rewriter, queries: Mapping[str, Sequence[Query]], 
     done = _done(out)
     todo = [(d, q) for d, qs in queries.items() for q in qs if (d, q.id) not in done]
     for i, (domain, q) in enumerate(todo, start=1):
+        check_interrupt()  # a safe point: every finished row is on disk
         _append(out, {"query_id": q.id, "domain": domain, "text": rewriter.generate(domain, q.text)})
         if i % 10 == 0 or i == len(todo):
             log.info("rewrote %d of %d queries into %s", i, len(todo), out)

@@ -15,6 +15,14 @@ import numpy as np
 Ranked = list[tuple[str, float]]
 
 
+class NonFiniteScores(ValueError):
+    """A score block held NaN: ``query`` and ``document`` are the positions of the first such score."""
+
+    def __init__(self, query: int, document: int) -> None:
+        self.query, self.document = query, document
+        super().__init__(f"NaN score for query #{query}, document #{document}")
+
+
 @dataclass(frozen=True)
 class SearchOutcome:
     """What one domain's search gives: per query (same order as the domain's), the k best (doc id, score);
@@ -135,7 +143,8 @@ def topk_over_blocks(
             if block.shape != (q1 - q0, cols.size):
                 raise ValueError(f"score block has shape {block.shape}, expected {(q1 - q0, cols.size)}")
             if np.isnan(block).any():
-                raise ValueError("retriever produced NaN scores")
+                where = np.argwhere(np.isnan(block))[0]
+                raise NonFiniteScores(q0 + int(where[0]), int(cols[int(where[1])]))
             for i in range(q1 - q0):
                 row = block[i]
                 ex = excl[q0 + i]

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from rtriever_eval.checksum import digest_bytes
 from rtriever_eval.errors import InputError
 from rtriever_eval.fingerprint import data_sha256
 from rtriever_eval.io import write_json_atomic
@@ -25,8 +26,8 @@ from rtriever_eval.types import DomainData
 
 log = logging.getLogger(__name__)
 
-SUBSET_VERSION = 2
-"""Raised whenever the construction changes, so that cached subsets are rebuilt rather than reused."""
+SUBSET_VERSION = 3
+"""Raised whenever the construction or the file changes (3: a checksum), so that cached subsets are rebuilt."""
 
 FIRST_STAGES = {
     "bm25": BM25Settings(name="bm25", flavour="lucene"),
@@ -105,25 +106,46 @@ def _cache_path(cache_dir: str | Path, pool_data: DomainData, dataset: DatasetSe
     return Path(cache_dir) / "subsets" / f"{hashlib.sha256(key.encode()).hexdigest()[:32]}.json"
 
 
+def _payload_digest(ids: list[str], info: dict[str, Any]) -> str:
+    return digest_bytes(json.dumps({"ids": ids, "info": info}, sort_keys=True).encode("utf-8"))
+
+
+def _read_cached(path: Path) -> tuple[list[str], dict[str, Any]] | None:
+    """The cached subset when its bytes check out; None (logged) when it is unreadable or damaged."""
+    try:
+        cached = json.loads(path.read_text(encoding="utf-8"))
+        ids, info = list(cached["ids"]), dict(cached["info"])
+        ok = cached.get("checksum") == _payload_digest(ids, info)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        log.warning("%s: unreadable cached subset (%s); building it again", path, exc)
+        return None
+    if not ok:
+        log.warning("%s: cached subset does not match its checksum (damaged); building it again", path)
+        return None
+    return ids, info
+
+
 def apply_subset(
-    data: DomainData, pool_data: DomainData, dataset: DatasetSettings, cache_dir: str | Path | None
+    data: DomainData,
+    pool_data: DomainData,
+    dataset: DatasetSettings,
+    cache_dir: str | Path | None,
+    *,
+    writable: bool = True,
 ) -> DomainData:
     """``data`` with its corpus cut to the candidate subset built from ``pool_data`` (cached under
-    ``cache_dir``/subsets/, keyed by the full domain's content and the subset settings)."""
+    ``cache_dir``/subsets/, keyed by the full domain's content and the subset settings, checksummed: a damaged
+    file is rebuilt, never used; written only when ``writable``)."""
     if dataset.subset is None:
         return data
     path = _cache_path(cache_dir, pool_data, dataset) if cache_dir else None
-    cached = None
-    if path is not None and path.is_file():
-        try:
-            cached = json.loads(path.read_text(encoding="utf-8"))
-            ids, info = list(cached["ids"]), dict(cached["info"])
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise InputError(f"unreadable cached subset ({exc}); delete it to rebuild", path=path) from None
-    if cached is None:
+    found = _read_cached(path) if path is not None and path.is_file() else None
+    if found is not None:
+        ids, info = found
+    else:
         ids, info = candidate_ids(pool_data, dataset)
-        if path is not None:
-            write_json_atomic(path, {"ids": ids, "info": info})
+        if path is not None and writable:  # two processes building it at once write the same bytes, atomically
+            write_json_atomic(path, {"ids": ids, "info": info, "checksum": _payload_digest(ids, info)})
     keep = set(ids)
     known = {d.id for d in data.documents}
     if not keep <= known:

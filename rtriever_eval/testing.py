@@ -147,6 +147,7 @@ def save_tiny_qwen3(
     with_st_modules: bool,
     seed: int = 0,
     max_seq_length: int = 512,
+    fp16_overflow: bool = False,
 ) -> Path:
     """Save a random-weight tiny ``Qwen3Model`` (safetensors, fp32) + the real Qwen3 tokenizer in ``out_dir``.
 
@@ -157,6 +158,9 @@ def save_tiny_qwen3(
             Normalize), so ``SentenceTransformer(out_dir)`` loads it.
         seed: torch seed for the random weights; the same seed gives the same weights.
         max_seq_length: ``max_seq_length`` recorded for sentence-transformers.
+        fp16_overflow: scale the last layer's MLP output by 3e6, so that its residual stream overflows float16
+            (inf, then NaN after the final norm) while bfloat16 and float32 stay finite: the real-world failure
+            of decoders run in float16.
 
     Returns:
         ``out_dir`` as a Path.
@@ -168,6 +172,11 @@ def save_tiny_qwen3(
     config = tiny_qwen3_config(vocab_size)
     config.architectures = ["Qwen3Model"]
     model = _seeded(lambda: Qwen3Model(config).eval(), seed)
+    if fp16_overflow:
+        import torch
+
+        with torch.no_grad():
+            model.layers[-1].mlp.down_proj.weight.mul_(3e6)
     model.save_pretrained(out, safe_serialization=True)
     if with_st_modules:
         write_st_modules(out, embedding_dim=config.hidden_size, pooling="lasttoken", max_seq_length=max_seq_length)

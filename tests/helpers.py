@@ -3,11 +3,13 @@ in-process, the one console-script runner, and real child processes forked witho
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import importlib.util
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -120,25 +122,64 @@ def _child_main(argv: list[str], cwd: str, env: dict[str, str], out: str, err: s
 _PRELOAD = ["tests.preload"]
 
 
-def run_eval_child(*argv: str, cwd: Path, env: dict[str, str] | None = None) -> ChildRun:
-    """`rtriever-eval <argv>` in a real child process that can be SIGKILLed, forked from a server that has
-    imported the libraries once (multiprocessing's forkserver), so each run costs no interpreter start-up."""
+@dataclasses.dataclass
+class RunningChild:
+    """A started `rtriever-eval` child: ``pid`` to signal it, ``wait()`` for how it ended."""
+
+    proc: Any
+    tmp: Any
+    out: str
+    err: str
+
+    @property
+    def pid(self) -> int:
+        return int(self.proc.pid)
+
+    def wait(self, timeout: float = 900) -> ChildRun:
+        self.proc.join(timeout)
+        if self.proc.is_alive():
+            self.proc.kill()
+            self.proc.join()
+        code = self.proc.exitcode if self.proc.exitcode is not None else -9
+        try:
+            out, err = (Path(f).read_text(errors="replace") for f in (self.out, self.err))
+            return ChildRun(code, out, err)
+        finally:
+            self.tmp.cleanup()
+
+
+def start_eval_child(*argv: str, cwd: Path, env: dict[str, str] | None = None) -> RunningChild:
+    """`rtriever-eval <argv>` started in a real child process (its own pid, locks and signals), forked from a
+    server that has imported the libraries once (multiprocessing's forkserver), so it costs no interpreter
+    start-up; several can run at once."""
     import multiprocessing
     import tempfile
 
     ctx = multiprocessing.get_context("forkserver")
     ctx.set_forkserver_preload(_PRELOAD)
-    with tempfile.TemporaryDirectory() as tmp:
-        out, err = os.path.join(tmp, "out"), os.path.join(tmp, "err")
-        child = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", **(env or {})}
-        proc = ctx.Process(target=_child_main, args=(list(argv), str(cwd), child, out, err))
-        proc.start()
-        proc.join(900)
-        if proc.is_alive():
+    tmp = tempfile.TemporaryDirectory()
+    out, err = os.path.join(tmp.name, "out"), os.path.join(tmp.name, "err")
+    child = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", **(env or {})}
+    proc = ctx.Process(target=_child_main, args=(list(argv), str(cwd), child, out, err))
+    proc.start()
+    return RunningChild(proc, tmp, out, err)
+
+
+def run_eval_child(*argv: str, cwd: Path, env: dict[str, str] | None = None) -> ChildRun:
+    """`rtriever-eval <argv>` in a real child process that can be SIGKILLed (see ``start_eval_child``)."""
+    return start_eval_child(*argv, cwd=cwd, env=env).wait()
+
+
+@contextlib.contextmanager
+def cpu_burners(n: int = 2) -> Iterator[None]:
+    """``n`` processes spinning on a CPU core while the block runs: what CI beside other work looks like."""
+    procs = [subprocess.Popen([sys.executable, "-c", "while 1: pass"]) for _ in range(n)]
+    try:
+        yield
+    finally:
+        for proc in procs:
             proc.kill()
-            proc.join()
-        code = proc.exitcode if proc.exitcode is not None else -9
-        return ChildRun(code, Path(out).read_text(errors="replace"), Path(err).read_text(errors="replace"))
+            proc.wait()
 
 
 def call_main(main: Any, argv: list[str], capsys: Any) -> tuple[int, str, str]:

@@ -87,3 +87,25 @@ def test_sweep_resumes_domain_by_domain(tmp_path: Path) -> None:
     after = finished()
     assert set(after) == {"bm25/biology", "bm25/leetcode", "minilm/biology", "minilm/leetcode"}
     assert all(after[k] == v for k, v in done.items())  # finished domains were not recomputed
+
+
+def test_sigterm_during_corpus_encoding_stops_at_a_safe_point_and_the_rerun_resumes(
+    tmp_path: Path, reference: dict[str, bytes | dict[str, float]]
+) -> None:
+    """SIGTERM (what SLURM sends on preemption) right after the second corpus shard is written: the run stops before
+    the next shard with a clear line and exit 143, both finished shards on disk; the rerun encodes only the rest."""
+    stopped = _run(tmp_path, "cache_shard_written:2:TERM")
+    assert stopped.returncode == 143, stopped.stderr[-2000:]
+    text = " ".join(stopped.stderr.split())
+    assert "stopped by SIGTERM at a safe point" in text and "Run the same command again to resume" in text
+    assert "Traceback" not in stopped.stderr
+    manifests = [json.loads(p.read_text()) for p in (tmp_path / "c").rglob("manifest.json")]
+    (biology,) = [m for m in manifests if m["info"]["label"] == "sample/biology" and m["info"]["side"] == "documents"]
+    assert [s["index"] for s in biology["shards"]] == [0, 1] and not biology["complete"]
+    assert not list((tmp_path / "r").rglob(SUMMARY_FILE))
+    rerun = _run(tmp_path)
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    assert _outputs(tmp_path) == reference
+    biology = json.loads(next(p for p in (tmp_path / "c").rglob("manifest.json")
+                              if json.loads(p.read_text())["info"] == biology["info"]).read_text())  # fmt: skip
+    assert biology["rows_encoded_total"] == biology["n"]  # the two shards were not encoded again

@@ -7,28 +7,12 @@ does (forked from a server that imported the libraries, tests.helpers.run_eval_c
 
 from __future__ import annotations
 
-import contextlib
 import json
-import subprocess
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import run_eval_child
-
-
-@contextlib.contextmanager
-def burning_cpus(n: int = 2) -> Iterator[None]:
-    """`n` real processes spinning `while 1: pass` for the duration of the block."""
-    procs = [subprocess.Popen([sys.executable, "-c", "while 1: pass"]) for _ in range(n)]
-    try:
-        yield
-    finally:
-        for p in procs:
-            p.kill()
-            p.wait()
+from tests.helpers import cpu_burners, run_eval_child
 
 
 def _run(tmp_path: Path, model: str, i: int) -> Path:
@@ -47,7 +31,7 @@ def _run(tmp_path: Path, model: str, i: int) -> Path:
 @pytest.mark.parametrize("model", ["bm25", "bm25_bright", "minilm"])
 def test_idle_and_loaded_runs_are_byte_identical(tmp_path: Path, model: str) -> None:
     idle = _run(tmp_path, model, 0)
-    with burning_cpus(2):
+    with cpu_burners(2):
         loaded = _run(tmp_path, model, 1)
     assert (idle / "run.trec").read_bytes() == (loaded / "run.trec").read_bytes()
     assert (idle / "per_query.tsv").read_bytes() == (loaded / "per_query.tsv").read_bytes()

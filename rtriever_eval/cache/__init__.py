@@ -5,8 +5,9 @@ entry (one key's folder, its locks and claims), store (the cache and its shard-b
 sees a model, a tokenizer or a search: callers pass a function that turns a list of texts into rows.
 
 Layout: ``<root>/embeddings/<key>/`` holds ``shard-00000.npy`` (rows [0, shard_size)), ``shard-00001.npy``, ...,
-one ``shard-NNNNN.json`` record per finished shard (row range, sha256, who wrote it), ``manifest.json`` (the key
-fields, n, dim, the shard list, a ``complete`` flag and a log of what each run encoded), and ``last_used``.
+one ``shard-NNNNN.json`` record per finished shard (row range, an xxh3-128 checksum checked on every read, who
+wrote it), ``manifest.json`` (the key fields, n, dim, the shard list, a ``complete`` flag and a log of what each
+run encoded), and ``last_used``.
 Each shard is written atomically, then its record, then the manifest (under a lock), so an interrupted encode
 resumes at the first missing shard, and several processes can fill disjoint shards of one entry at once.
 
@@ -21,6 +22,7 @@ from rtriever_eval.cache.entry import (
     DEFAULT_SHARD_SIZE,
     MANIFEST,
     CacheEntry,
+    DamagedShard,
     compact_ranges,
     remove_entry,
     shard_ranges,
@@ -34,6 +36,7 @@ from rtriever_eval.cache.store import (
     MODES,
     EmbeddingCache,
     EncodeStats,
+    NonFiniteVectors,
     check_mode,
     default_cache_dir,
 )
@@ -47,9 +50,11 @@ __all__ = [
     "MODES",
     "CacheEntry",
     "CacheKey",
+    "DamagedShard",
     "EmbeddingCache",
     "EncodeStats",
     "FingerprintMemo",
+    "NonFiniteVectors",
     "ShardedMatrix",
     "check_mode",
     "compact_ranges",

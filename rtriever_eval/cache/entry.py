@@ -1,5 +1,6 @@
 """One cache entry's folder: its manifest, its shards and their records, the locks and per-shard claims by which
-several processes fill disjoint shards at once, and the atomic writes that make an interrupted encode resumable.
+several processes fill disjoint shards at once, the atomic writes that make an interrupted encode resumable, and
+the checksum every shard is read against before its rows are used.
 
 Knows the on-disk layout of an entry; nothing of models, keys' meaning or encoding.
 """
@@ -22,9 +23,10 @@ from typing import Any
 
 import numpy as np
 
-from rtriever_eval.cache.identity import sha256_file
+from rtriever_eval.checksum import HashingWriter, matches
 from rtriever_eval.errors import InputError
 from rtriever_eval.faults import checkpoint
+from rtriever_eval.interrupt import waiting
 from rtriever_eval.io import atomic_open, write_json_atomic
 from rtriever_eval.settings import DEFAULT_SHARD_SIZE
 
@@ -45,6 +47,10 @@ def session() -> str:
 
 
 """Identifies this process in the manifests' encode logs."""
+
+
+class DamagedShard(InputError):
+    """A finished shard whose bytes, shape or record do not match what was written: never used as it is."""
 
 
 def _now() -> str:
@@ -150,18 +156,85 @@ class CacheEntry:
     def complete(self) -> bool:
         return bool(self.manifest) and not self.missing_shards()
 
-    def load_shard(self, index: int) -> np.ndarray:
-        """Shard ``index`` memory-mapped read-only, its shape checked against the manifest."""
+    def record(self, index: int) -> dict[str, Any] | None:
+        """Shard ``index``'s record, None when it has none (not finished, or the record is unreadable)."""
+        try:
+            rec = json.loads((self.folder / f"{_shard_name(index)}.json").read_text("utf-8"))
+        except (OSError, ValueError):
+            return None
+        return rec if isinstance(rec, dict) else None
+
+    def load_shard(self, index: int, record: Mapping[str, Any] | None = None) -> np.ndarray:
+        """Shard ``index`` memory-mapped read-only, after its bytes were checked against the checksum its record
+        holds and its shape against the record and the manifest; DamagedShard otherwise.
+
+        Everything needed (rows, dimension, dtype) comes from the finished shard and its record, so a process
+        that waited for another's shard never depends on its own, older copy of the manifest.
+        """
         path = self.folder / f"{_shard_name(index)}.npy"
-        arr = np.load(path, mmap_mode="r", allow_pickle=False)
+        rec = record if record is not None else self.record(index)
+        if rec is None:
+            raise DamagedShard("shard has no readable record", path=path)
+        expected = str(rec.get("checksum") or (f"sha256:{rec['sha256']}" if rec.get("sha256") else ""))
+        try:
+            ok = bool(expected) and matches(path, expected)
+        except OSError as exc:
+            raise DamagedShard(f"shard is unreadable ({exc.strerror or exc})", path=path) from None
+        if not ok:
+            raise DamagedShard(
+                f"shard content does not match the checksum its record holds ({expected.partition(':')[0] or 'none'})",
+                path=path,
+            )
         a, b = index * self.shard_size, min((index + 1) * self.shard_size, self.n)
-        if arr.dtype != np.float32 or arr.ndim != 2 or arr.shape[0] != b - a or arr.shape[1] != self.dim:
-            raise InputError(
-                f"shard has shape {arr.shape} {arr.dtype}, expected ({b - a}, {self.dim}) float32; "
-                "delete the entry (rtriever-cache prune) and encode again",
+        dim = rec.get("dim")
+        try:
+            arr = np.load(path, mmap_mode="r", allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            raise DamagedShard(f"shard is not a readable .npy file ({exc})", path=path) from None
+        manifest_dim = self.manifest.get("dim")
+        if (
+            arr.dtype != np.float32
+            or arr.ndim != 2
+            or arr.shape[0] != b - a
+            or list(rec.get("rows", [])) != [a, b]
+            or arr.shape[1] != dim
+            or (manifest_dim is not None and manifest_dim != dim)
+        ):
+            raise DamagedShard(
+                f"shard has shape {arr.shape} {arr.dtype} (record: rows {rec.get('rows')}, dim {dim}), expected "
+                f"({b - a}, {manifest_dim if manifest_dim is not None else dim}) float32 for rows [{a}, {b})",
                 path=path,
             )
         return arr
+
+    def load_shards(self, indices: Sequence[int]) -> dict[int, np.ndarray | DamagedShard]:
+        """``load_shard`` of each index, checked in parallel threads (the digest releases the GIL, so the check
+        of a large entry runs at the speed of all cores, as the search that follows does); a damaged shard's
+        value is its DamagedShard."""
+
+        def one(index: int) -> np.ndarray | DamagedShard:
+            try:
+                return self.load_shard(index)
+            except DamagedShard as exc:
+                return exc
+
+        if len(indices) < 2:
+            return {j: one(j) for j in indices}
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=min(len(indices), os.cpu_count() or 1, 16)) as pool:
+            return dict(zip(indices, pool.map(one, indices), strict=True))
+
+    def try_load(self, index: int) -> np.ndarray | None:
+        """Shard ``index`` (checked) when it is finished, None when it is not; DamagedShard when it is damaged."""
+        rec = self.record(index)
+        if rec is None or not (self.folder / f"{_shard_name(index)}.npy").is_file():
+            return None
+        return self.load_shard(index, rec)
+
+    def forget_shard(self, index: int) -> None:
+        """Remove shard ``index``'s record (the shard counts as missing and is encoded again)."""
+        (self.folder / f"{_shard_name(index)}.json").unlink(missing_ok=True)
 
     def size_bytes(self) -> int:
         return sum(p.stat().st_size for p in self.folder.iterdir() if p.is_file()) if self.folder.is_dir() else 0
@@ -224,7 +297,8 @@ class CacheEntry:
 
         def claim(index: int, wait: bool) -> bool:
             try:
-                fcntl.lockf(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB), 1, index, os.SEEK_SET)
+                with waiting() if wait else contextlib.nullcontext():
+                    fcntl.lockf(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB), 1, index, os.SEEK_SET)
             except OSError as exc:
                 if exc.errno in (errno.EAGAIN, errno.EACCES):
                     return False
@@ -255,14 +329,17 @@ class CacheEntry:
             raise ValueError(f"shard {index} needs {b - a} rows, got shape {arr.shape}")
         if self.dim is not None and arr.shape[1] != self.dim:
             raise ValueError(f"shard {index} has dim {arr.shape[1]}, the entry has {self.dim}")
+        if not np.isfinite(arr).all():
+            raise ValueError(f"shard {index} holds non-finite values: never written")
         name = _shard_name(index)
         with atomic_open(self.folder / f"{name}.npy", "wb") as fh:
-            np.save(fh, arr, allow_pickle=False)
+            writer = HashingWriter(fh)
+            np.save(writer, arr, allow_pickle=False)
         record = {
             "index": index,
             "rows": [a, b],
             "file": f"{name}.npy",
-            "sha256": sha256_file(self.folder / f"{name}.npy"),
+            "checksum": writer.digest,  # of the bytes meant to be written, checked on every read
             "dim": int(arr.shape[1]),
             "encode_s": round(seconds, 4),
             "written_at": _now(),
@@ -283,7 +360,7 @@ class CacheEntry:
             self.manifest = current
             records = self.shard_records()
             current["shards"] = [
-                {k: records[j][k] for k in ("index", "rows", "file", "sha256") if k in records[j]}
+                {k: records[j][k] for k in ("index", "rows", "file", "checksum", "sha256") if k in records[j]}
                 for j in sorted(records)
             ]
             current["n_shards"] = self.n_shards

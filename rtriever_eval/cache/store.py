@@ -18,11 +18,20 @@ from typing import Any
 
 import numpy as np
 
-from rtriever_eval.cache.entry import DEFAULT_SHARD_SIZE, MANIFEST, CacheEntry, _now, compact_ranges, shard_ranges
+from rtriever_eval.cache.entry import (
+    DEFAULT_SHARD_SIZE,
+    MANIFEST,
+    CacheEntry,
+    DamagedShard,
+    _now,
+    compact_ranges,
+    shard_ranges,
+)
 from rtriever_eval.cache.identity import FingerprintMemo
 from rtriever_eval.cache.keys import FORMAT, CacheKey
 from rtriever_eval.cache.matrix import ShardedMatrix
 from rtriever_eval.errors import InputError
+from rtriever_eval.interrupt import check as check_interrupt
 from rtriever_eval.io import write_json_atomic
 from rtriever_eval.settings import CACHE_DIR_ENV, CACHE_MODES, DEFAULT_CACHE_DIR
 
@@ -51,6 +60,7 @@ class EncodeStats:
     rows_encoded: int = 0
     rows_cached: int = 0
     shards_encoded: list[int] = field(default_factory=list)
+    shards_repaired: list[int] = field(default_factory=list)  # found damaged on read, encoded again
     seconds: float = 0.0
 
     @property
@@ -60,6 +70,23 @@ class EncodeStats:
 
 Encode = Callable[[Sequence[str]], np.ndarray]
 """Rows (len(texts), dim) float32 for a list of texts."""
+
+
+class NonFiniteVectors(ValueError):
+    """The encoder returned NaN or inf for some rows of a shard; nothing of that shard was written."""
+
+    def __init__(self, label: str, shard: int, rows: np.ndarray, n: int) -> None:
+        self.label, self.shard, self.rows, self.n = label, shard, rows, n
+        super().__init__(f"{label}: non-finite vectors for {rows.size} of {n} rows of shard {shard}")
+
+
+def _repair_advice(entry: CacheEntry, exc: DamagedShard) -> InputError:
+    return InputError(
+        f"{exc.reason}. cache.mode=read never rewrites the cache: run `rtriever-cache verify --repair "
+        f"--cache-dir {entry.folder.parent.parent} {entry.key[:12]}` (it forgets the damaged shards), then run again "
+        "with cache.mode=readwrite to encode them anew",
+        path=exc.path,
+    )
 
 
 class EmbeddingCache:
@@ -216,10 +243,17 @@ class EmbeddingCache:
             ctx = entry.writing() if self.writable else contextlib.nullcontext()
             with ctx:
                 done = entry.done_shards()
-                for j in sorted(done):
-                    blocks[j] = entry.load_shard(j)
-                stats.rows_cached = sum(ranges[j][1] - ranges[j][0] for j in done)
-                todo = [j for j in range(len(ranges)) if j not in done]
+                damaged: set[int] = set()
+                for j, loaded in sorted(entry.load_shards(sorted(done)).items()):  # checksums checked first
+                    if not isinstance(loaded, DamagedShard):
+                        blocks[j] = loaded
+                        continue
+                    if not self.writable:
+                        raise _repair_advice(entry, loaded) from None
+                    log.warning("%s: %s; encoding that shard again", label or "embeddings", loaded)
+                    damaged.add(j)
+                stats.rows_cached = sum(ranges[j][1] - ranges[j][0] for j in done - damaged)
+                todo = [j for j in range(len(ranges)) if j not in blocks]
                 blocks.update(self._encode_shards(entry, texts, encode, todo, stats, label, write=self.writable))
             entry.touch()
         else:
@@ -261,11 +295,15 @@ class EmbeddingCache:
         started = time.perf_counter()
 
         def encode_one(j: int) -> None:
+            check_interrupt()  # a safe point: every finished shard is on disk
             a, b = ranges[j]
             t0 = time.perf_counter()
             rows = np.ascontiguousarray(encode(list(texts[a:b])), dtype=np.float32)
             if rows.ndim != 2 or rows.shape[0] != b - a:
                 raise ValueError(f"encoder returned shape {rows.shape} for {b - a} texts")
+            bad = np.flatnonzero(~np.isfinite(rows).all(axis=1))
+            if bad.size:  # never cached, never scored: the caller names the texts and the way out
+                raise NonFiniteVectors(label or "embeddings", j, bad + a, n=b - a)
             seconds = time.perf_counter() - t0
             if write and entry is not None:
                 entry.write_shard(j, rows, seconds=seconds)
@@ -290,7 +328,8 @@ class EmbeddingCache:
                 encode_one(j)
         else:
             # Parallel runs over one entry share the work: a shard another process is encoding is skipped and
-            # read once it is finished, instead of being encoded twice.
+            # read once it is finished (its checksum checked), instead of being encoded twice. A shard whose
+            # process died is free again (claims die with their process) and is taken over here.
             with entry.claims() as (claim, release):
                 pending = list(todo)
                 while pending:
@@ -299,8 +338,15 @@ class EmbeddingCache:
                         if not claim(j, False):
                             continue
                         try:
-                            if entry.has_shard(j):  # finished by another process meanwhile
-                                out[j] = entry.load_shard(j)
+                            try:
+                                found = entry.try_load(j)  # finished by another process meanwhile?
+                            except DamagedShard as exc:
+                                log.warning("%s: %s; encoding that shard again", label or "embeddings", exc)
+                                entry.forget_shard(j)
+                                stats.shards_repaired.append(j)
+                                found = None
+                            if found is not None:
+                                out[j] = found
                                 stats.rows_cached += ranges[j][1] - ranges[j][0]
                             else:
                                 encode_one(j)

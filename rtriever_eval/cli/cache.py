@@ -14,8 +14,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from rtriever_eval.cache import CacheEntry, EmbeddingCache, default_cache_dir, remove_entry
-from rtriever_eval.cache.identity import sha256_file
+from rtriever_eval.cache import CacheEntry, DamagedShard, EmbeddingCache, default_cache_dir, remove_entry
 from rtriever_eval.cli.common import fail
 from rtriever_eval.errors import InputError
 
@@ -106,7 +105,8 @@ def cmd_prune(args: argparse.Namespace) -> int:
 
 
 def verify_entry(entry: CacheEntry, *, repair: bool = False) -> list[str]:
-    """Problems found re-hashing every finished shard of ``entry`` against its record and the manifest."""
+    """Problems found re-reading every finished shard of ``entry``: its bytes against the checksum of its record
+    (and of the manifest's list), its shape against the record and the manifest."""
     problems: list[str] = []
     listed = {int(s["index"]): s for s in entry.manifest.get("shards", [])}
     records = entry.shard_records()
@@ -117,19 +117,18 @@ def verify_entry(entry: CacheEntry, *, repair: bool = False) -> list[str]:
             continue
         path = entry.folder / str(rec["file"])
         bad = ""
-        if index in listed and listed[index].get("sha256") != rec.get("sha256"):
-            bad = "manifest and shard record disagree on its sha256"
-        elif sha256_file(path) != rec.get("sha256"):
-            bad = "content does not match its recorded sha256"
+        digest = ("checksum", "sha256")
+        if index in listed and any(listed[index].get(k) != rec.get(k) for k in digest):
+            bad = "manifest and shard record disagree on its checksum"
         else:
             try:
-                entry.load_shard(index)
-            except (InputError, ValueError, OSError) as exc:
-                bad = str(exc)
+                entry.load_shard(index, rec)
+            except DamagedShard as exc:
+                bad = exc.reason
         if bad:
             problems.append(f"shard {index} ({path.name}): {bad}")
             if repair:
-                (entry.folder / path.with_suffix(".json").name).unlink(missing_ok=True)
+                entry.forget_shard(index)
     if repair and problems:
         entry.update_manifest()
     return problems
@@ -174,7 +173,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--incomplete", action="store_true", help="with shards missing (an encode that never finished)")
     p.add_argument("--dry-run", action="store_true", help="print what would be removed, remove nothing")
     p.set_defaults(func=cmd_prune)
-    p = sub.add_parser("verify", parents=[common], help="re-hash every shard against the manifest; exit 1 on damage")
+    p = sub.add_parser("verify", parents=[common], help="re-read every shard against its checksum; exit 1 on damage")
     p.add_argument("keys", nargs="*", help="key prefixes to verify (default: all)")
     p.add_argument("--repair", action="store_true", help="forget damaged shards so the next run re-encodes them")
     p.set_defaults(func=cmd_verify)

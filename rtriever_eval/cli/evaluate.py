@@ -18,6 +18,7 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
+from rtriever_eval import interrupt
 from rtriever_eval.cli.common import fail
 from rtriever_eval.config import CONF_DIR, register_configs
 from rtriever_eval.errors import InputError
@@ -64,12 +65,19 @@ def _app(cfg: DictConfig) -> None:
 
     stage = "all"
     try:
-        settings = to_settings(cfg)
-        stage = settings.stage
-        if stage == "encode":
-            run_encoding(settings)
-        else:
-            run_evaluation(settings)
+        with interrupt.handling():
+            settings = to_settings(cfg)
+            stage = settings.stage
+            if stage == "encode":
+                run_encoding(settings)
+            else:
+                run_evaluation(settings)
+    except interrupt.Interrupted as exc:
+        fail(
+            f"{exc} at a safe point: every finished cache shard and domain is on disk, the unfinished shard is "
+            "dropped. Run the same command again to resume where this run stopped.",
+            code=interrupt.EXIT_CODE,
+        )
     except InputError as exc:
         fail(str(exc))
     except OSError as exc:  # disk full, read-only folder, ...: atomic writes left earlier results intact

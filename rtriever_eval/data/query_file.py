@@ -12,6 +12,7 @@ from pathlib import Path
 
 from rtriever_eval.data.records import get_id, get_text, iter_jsonl
 from rtriever_eval.errors import InputError
+from rtriever_eval.io import file_lock
 from rtriever_eval.types import DomainData
 
 ID_FIELDS = ("query_id", "id")
@@ -33,7 +34,10 @@ def read_rewrites(path: str | Path, domain: str) -> dict[str, tuple[str, int]]:
     if not target.is_file():
         raise InputError("query file does not exist", path=target, field="dataset.query_file")
     out: dict[str, tuple[str, int]] = {}
-    for line, row in iter_jsonl(target):
+    # shared with other readers, never beside a process still writing rewrites into it (rewrite.py)
+    with file_lock(target.with_name(target.name + ".lock"), shared=True, what="rewrites are being written"):
+        rows = list(iter_jsonl(target))
+    for line, row in rows:
         if row.get("domain") not in (None, domain):
             continue
         id_key = next((k for k in ID_FIELDS if k in row), ID_FIELDS[0])

@@ -36,6 +36,7 @@ from rtriever_eval.encoders.kernels import (
 from rtriever_eval.encoders.pooling import PACKED_POOLERS, POOLERS, l2_normalize
 from rtriever_eval.encoders.tokenization import TokenIds, Tokenization
 from rtriever_eval.errors import ConfigError
+from rtriever_eval.interrupt import check as check_interrupt
 from rtriever_eval.settings import DenseSettings as EncoderSettings
 
 logger = logging.getLogger(__name__)
@@ -276,6 +277,7 @@ class HFEncoder:
                 else self.batches(tokens, padding_side="right" if unmasked else None)
             )
             for batch in batches:
+                check_interrupt()  # SIGTERM: stop between batches (this shard is dropped, finished ones stay)
                 if isinstance(batch, packing.PackedBatch):
                     vectors = self._embed_packed(tokens, batch)
                 else:

@@ -12,13 +12,17 @@ from typing import Any, Protocol
 import numpy as np
 
 from rtriever_eval.cache.pairs import PairScoreCache, pair_hash
-from rtriever_eval.errors import ConfigError
+from rtriever_eval.errors import ConfigError, InputError
+from rtriever_eval.interrupt import check as check_interrupt
 from rtriever_eval.prompts import Prompts
 from rtriever_eval.settings import CacheSettings, CrossEncoderSettings, DenseSettings, LLMRerankerSettings
 from rtriever_eval.types import DomainData
 
 Candidates = Mapping[str, Sequence[str]]
 """qid -> the document ids to score for it."""
+
+PAIR_CHUNK = 4096
+"""Pairs scored per call of the model and then cached: a stopped run (SIGTERM, a kill) loses at most one chunk."""
 
 
 class Reranker(Protocol):
@@ -50,12 +54,23 @@ def score_pairs_cached(
     digests = [pair_hash(instruction, queries[qid], texts[doc]) for qid, doc in keys]
     found = cache.get(digests)
     todo = [i for i, v in enumerate(found) if v is None]
-    if todo:
-        fresh = np.asarray(score([(queries[keys[i][0]], texts[keys[i][1]]) for i in todo]), dtype=np.float64)
-        if fresh.shape != (len(todo),) or not np.isfinite(fresh).all():
-            raise ValueError(f"reranker returned {fresh.shape} scores (finite: {np.isfinite(fresh).all()})")
-        cache.put([digests[i] for i in todo], fresh.tolist())
-        for i, v in zip(todo, fresh.tolist(), strict=True):
+    for start in range(0, len(todo), PAIR_CHUNK):
+        check_interrupt()  # a safe point: every chunk scored so far is cached
+        part = todo[start : start + PAIR_CHUNK]
+        fresh = np.asarray(score([(queries[keys[i][0]], texts[keys[i][1]]) for i in part]), dtype=np.float64)
+        if fresh.shape != (len(part),):
+            raise ValueError(f"reranker returned {fresh.shape} scores for {len(part)} pairs")
+        bad = np.flatnonzero(~np.isfinite(fresh))
+        if bad.size:
+            qid, doc = keys[part[int(bad[0])]]
+            raise InputError(
+                f"{data.dataset}/{data.name}: the reranker scored {bad.size} of {len(part)} pairs as NaN or inf "
+                f"(first: query {qid!r}, document {doc!r}); none of this chunk was cached. In float16 an LLM's "
+                "activations overflow: set reranker.dtype=bfloat16 or float32",
+                field="reranker.dtype",
+            )
+        cache.put([digests[i] for i in part], fresh.tolist())
+        for i, v in zip(part, fresh.tolist(), strict=True):
             found[i] = v
     out: dict[str, dict[str, float]] = {qid: {} for qid in candidates}
     for (qid, doc), value in zip(keys, found, strict=True):

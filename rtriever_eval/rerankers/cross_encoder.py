@@ -17,6 +17,7 @@ from rtriever_eval.cache import FingerprintMemo, model_identity
 from rtriever_eval.cache.pairs import PairScoreCache
 from rtriever_eval.encoders.batching import plan_batches
 from rtriever_eval.encoders.kernels import resolve_device
+from rtriever_eval.interrupt import check as check_interrupt
 from rtriever_eval.prompts import Prompts
 from rtriever_eval.rerankers.base import Candidates, score_pairs_cached
 from rtriever_eval.settings import CrossEncoderSettings
@@ -70,6 +71,7 @@ class CrossEncoderReranker:
         out = np.empty(len(pairs), dtype=np.float64)
         budget = self.settings.max_tokens_per_batch
         for batch in plan_batches(lengths, self.settings.batch_size, budget):
+            check_interrupt()  # SIGTERM: stop between batches (this chunk's scores are dropped)
             chosen = [pairs[i] for i in batch]
             scores = model.predict(chosen, batch_size=len(chosen), show_progress_bar=False, convert_to_numpy=True)
             out[batch] = np.asarray(scores, dtype=np.float64).reshape(len(chosen))

@@ -22,6 +22,7 @@ from rtriever_eval.encoders.kernels import choose_kernels
 from rtriever_eval.encoders.pooling import last_attended_index
 from rtriever_eval.encoders.tokenization import TokenIds
 from rtriever_eval.errors import ConfigError
+from rtriever_eval.interrupt import check as check_interrupt
 from rtriever_eval.prompts import Prompts
 from rtriever_eval.rerankers.base import Candidates, score_pairs_cached
 from rtriever_eval.settings import LLMRerankerSettings
@@ -106,6 +107,7 @@ class LLMReranker:
         with torch.inference_mode():
             for batch in iter_batches(tokens, batch_size=self.settings.batch_size, max_tokens=budget, left=False,
                                       pad_id=pad):  # fmt: skip
+                check_interrupt()  # SIGTERM: stop between batches (this chunk's scores are dropped)
                 ids = batch.input_ids.to(self.kernels.device)
                 mask = batch.attention_mask.to(self.kernels.device)
                 hidden = model.get_decoder()(input_ids=ids, attention_mask=mask).last_hidden_state

@@ -19,6 +19,7 @@ from rtriever_eval.cache import (
     CacheKey,
     EmbeddingCache,
     EncodeStats,
+    NonFiniteVectors,
     ShardedMatrix,
     embedding_key,
     model_identity,
@@ -27,10 +28,10 @@ from rtriever_eval.cache import (
 from rtriever_eval.chunking import Chunks
 from rtriever_eval.dedup import Distinct, group_by_row
 from rtriever_eval.encoders.base import Encoder
-from rtriever_eval.errors import ConfigError
+from rtriever_eval.errors import ConfigError, InputError
 from rtriever_eval.faults import checkpoint
 from rtriever_eval.prompts import Prompts
-from rtriever_eval.search import Ranked, SearchOutcome, topk_over_blocks
+from rtriever_eval.search import NonFiniteScores, Ranked, SearchOutcome, topk_over_blocks
 from rtriever_eval.settings import DenseSettings
 from rtriever_eval.types import DomainData
 
@@ -45,6 +46,24 @@ def resolve_model_path(path: str) -> str:
         module = importlib.import_module(path.removeprefix("pkg:"))
         return str(module.get_model_path())
     return path
+
+
+def non_finite_error(exc: NonFiniteVectors, side: str, pairs: Sequence[tuple[str, str]], distinct: Distinct,
+                     dtype: str) -> InputError:  # fmt: skip
+    """The message for texts whose vectors came out NaN or inf: which domain, side and ids, and the way out."""
+    holders = np.flatnonzero(np.isin(distinct.inverse, exc.rows))
+    ids = [pairs[int(i)][0] for i in holders[:5]]
+    advice = (
+        "set model.dtype=bfloat16 (same range as float32) or float32"
+        if dtype == "float16"
+        else "check the model's weights (a model saved in float16 and loaded as it is overflows the same way)"
+    )
+    return InputError(
+        f"{exc.label}: the encoder returned NaN or inf for {exc.rows.size} of the {exc.n} {side} of shard "
+        f"{exc.shard} (first ids: {', '.join(ids)}); nothing of that shard was written and nothing was scored. "
+        f"In float16 a decoder's activations overflow (dtype here: {dtype}): {advice}",
+        field="model.dtype",
+    )
 
 
 class DenseRetriever:
@@ -170,13 +189,16 @@ class DenseRetriever:
         """
         distinct = Distinct.of([t for _, t in pairs])
         key = self.cache_key(side, prompt, pairs) if self.cache.readable else CacheKey({})
-        matrix, stats = self.cache.get(
-            key,
-            distinct.texts,
-            self._encode_fn(prompt, is_query=side == "queries"),
-            info=self._info(side, label, distinct),
-            label=f"{label} {side}",
-        )
+        try:
+            matrix, stats = self.cache.get(
+                key,
+                distinct.texts,
+                self._encode_fn(prompt, is_query=side == "queries"),
+                info=self._info(side, label, distinct),
+                label=f"{label} {side}",
+            )
+        except NonFiniteVectors as exc:
+            raise non_finite_error(exc, side, pairs, distinct, self.settings.dtype) from None
         if self.cache.readable:
             self._last_keys[f"{side}_key"] = key.digest
             log.info(
@@ -261,14 +283,17 @@ class DenseRetriever:
             mine = [(start + j) % n_shards for j in range(n_shards)]
         else:
             mine = [j for j in range(n_shards) if j % shard_count == shard_index]
-        stats = self.cache.fill(
-            key,
-            distinct.texts,
-            self._encode_fn(self.document_prompt, is_query=False),
-            info=self._info("documents", label, distinct),
-            shards=mine,
-            label=f"{label} documents",
-        )
+        try:
+            stats = self.cache.fill(
+                key,
+                distinct.texts,
+                self._encode_fn(self.document_prompt, is_query=False),
+                info=self._info("documents", label, distinct),
+                shards=mine,
+                label=f"{label} documents",
+            )
+        except NonFiniteVectors as exc:
+            raise non_finite_error(exc, "documents", self._corpus_pairs(data), distinct, self.settings.dtype) from None
         log.info(
             "%s: shards %d of %d are this worker's (shard.index=%d, shard.count=%d): %d rows encoded, %d cached",
             label,
@@ -298,10 +323,45 @@ class DenseRetriever:
         t2 = time.perf_counter()
         doc_ids = [d.id for d in data.documents]
         excluded = [q.excluded_ids for q in data.queries]
+        try:
+            ranked = self._rank(data, docs, doc_rows, queries, query_rows, doc_ids, excluded, k)
+        except NonFiniteScores as exc:
+            raise InputError(
+                f"{label}: query {data.queries[exc.query].id!r} scores document {doc_ids[exc.document]!r} as "
+                "NaN: some cached vectors are not finite (written before this harness checked them). Run "
+                "`rtriever-cache verify --repair` on paths.cache_dir, or cache.mode=off; in float16 set "
+                "model.dtype=bfloat16 or float32",
+                field="model.dtype",
+            ) from None
+        t3 = time.perf_counter()
+        counts = {
+            **(self.chunks(data).counts() if self.chunked else {}),
+            "documents": data.n_docs,
+            # under chunk_max the encoded rows are distinct chunk texts
+            "distinct_documents": len({d.text for d in data.documents}) if self.chunked else doc_rows.n_distinct,
+            **({"distinct_chunks": doc_rows.n_distinct} if self.chunked else {}),
+            "documents_encoded": dstats.rows_encoded,
+            "queries": query_rows.n_items,
+            "distinct_queries": query_rows.n_distinct,
+            "queries_encoded": qstats.rows_encoded,
+            "corpus_cache_hit": bool(self.cache.readable and dstats.hit),
+        }
+        repaired = len(dstats.shards_repaired) + len(qstats.shards_repaired)
+        if repaired:
+            counts["cache_shards_repaired"] = repaired
+        return SearchOutcome(
+            ranked,
+            timings={"encode_corpus_s": t1 - t0, "encode_queries_s": t2 - t1, "rank_s": t3 - t2},
+            counts=counts,
+        )
+
+    def _rank(self, data: DomainData, docs: ShardedMatrix, doc_rows: Distinct, queries: ShardedMatrix,
+              query_rows: Distinct, doc_ids: list[str], excluded: list[frozenset[str]],
+              k: int) -> list[Ranked]:  # fmt: skip
         if self.chunked:
             from rtriever_eval.chunking import rank_chunked
 
-            ranked = rank_chunked(
+            return rank_chunked(
                 queries.to_array(),
                 docs,
                 doc_ids,
@@ -313,30 +373,8 @@ class DenseRetriever:
                 how=self.settings.chunk_aggregation,
                 top_k=self.settings.chunk_top_k,
             )
-        else:
-            ranked = rank_sharded(
-                queries.to_array(), docs, doc_ids, k, excluded, doc_rows=doc_rows.inverse, query_rows=query_rows.inverse
-            )
-        t3 = time.perf_counter()
-        return SearchOutcome(
-            ranked,
-            timings={
-                "encode_corpus_s": t1 - t0,
-                "encode_queries_s": t2 - t1,
-                "rank_s": t3 - t2,
-            },
-            counts={
-                **(self.chunks(data).counts() if self.chunked else {}),
-                "documents": data.n_docs,
-                # under chunk_max the encoded rows are distinct chunk texts
-                "distinct_documents": len({d.text for d in data.documents}) if self.chunked else doc_rows.n_distinct,
-                **({"distinct_chunks": doc_rows.n_distinct} if self.chunked else {}),
-                "documents_encoded": dstats.rows_encoded,
-                "queries": query_rows.n_items,
-                "distinct_queries": query_rows.n_distinct,
-                "queries_encoded": qstats.rows_encoded,
-                "corpus_cache_hit": bool(self.cache.readable and dstats.hit),
-            },
+        return rank_sharded(
+            queries.to_array(), docs, doc_ids, k, excluded, doc_rows=doc_rows.inverse, query_rows=query_rows.inverse
         )
 
 

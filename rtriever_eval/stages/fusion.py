@@ -62,6 +62,7 @@ class FusionRetriever:
         self.settings = settings
         self.context = context
         self.name = settings.name
+        self._identity: dict[str, dict[str, Any]] = {}  # per domain, as planned: search checks it still holds
 
     def describe(self) -> dict[str, Any]:
         s = self.settings
@@ -70,9 +71,11 @@ class FusionRetriever:
 
     def identity(self, domain: str) -> dict[str, Any]:
         """The inputs' own fingerprints: recomputing an input differently makes this result stale too."""
-        digests = {run: input_digest(input_summary(self.context, run, domain, role="input"))
-                   for run in self.settings.inputs}  # fmt: skip
-        return {"kind": "fusion", "inputs": digests}
+        if domain not in self._identity:
+            digests = {run: input_digest(input_summary(self.context, run, domain, role="input"))
+                       for run in self.settings.inputs}  # fmt: skip
+            self._identity[domain] = {"kind": "fusion", "inputs": digests}
+        return self._identity[domain]
 
     def preflight(self, domains: list[str], prompts: Mapping[str, Prompts]) -> None:
         for domain in domains:
@@ -81,7 +84,8 @@ class FusionRetriever:
 
     def search(self, data: DomainData, prompts: Prompts, k: int) -> SearchOutcome:
         t0 = time.perf_counter()
-        inputs = [input_ranking(self.context, run, data, role="input", depth=self.settings.depth)
+        planned = self.identity(data.name)["inputs"]
+        inputs = [input_ranking(self.context, run, data, role="input", depth=self.settings.depth, digest=planned[run])
                   for run in self.settings.inputs]  # fmt: skip
         out: list[Ranked] = []
         for q in data.queries:

@@ -47,21 +47,32 @@ def input_digest(summary: Summary) -> str:
     return str(fingerprint.get("digest", "none"))
 
 
-def input_ranking(context: RunContext, run: str, data: DomainData, *, role: str, depth: int) -> dict[str, Ranked]:
+def input_ranking(
+    context: RunContext, run: str, data: DomainData, *, role: str, depth: int, digest: str | None = None
+) -> dict[str, Ranked]:
     """Input `run`'s ranking of every query of `data`, cut to its first `depth` documents (trec_eval's order),
     after checking that it was computed on this evaluation: the same corpus, query ids, exclusions and
-    judgments (the query texts may differ: a run on rewritten queries fuses with one on the originals)."""
+    judgments (the query texts may differ: a run on rewritten queries fuses with one on the originals), that its
+    run.trec is the one its summary recorded, and (``digest``) that it is the result this run was planned on."""
     summary = input_summary(context, run, data.name, role=role)
+    folder = context.folder(run, data.name)
+    if digest is not None and input_digest(summary) != digest:
+        raise ConfigError(
+            f"{role} run {run!r} was recomputed for domain {data.name!r} while this run was using it (fingerprint "
+            f"{digest[:12]}… when planned, {input_digest(summary)[:12]}… now): run this stage again",
+            path=folder,
+            field="model",
+        )
     theirs = (summary.fingerprint or {}).get("evaluation_sha256")
     ours = data_sha256(data, query_texts=False)
     if theirs != ours:
         raise ConfigError(
             f"{role} run {run!r} was computed on other data for domain {data.name!r} than this run evaluates "
             f"(evaluation sha256 {str(theirs)[:12]}… vs {ours[:12]}…): recompute it, or evaluate on its data",
-            path=context.folder(run, data.name),
+            path=folder,
             field="model",
         )
     from rtriever_eval.data.trec import ranked
 
-    run_map = read_domain_run(context.folder(run, data.name))
+    run_map = read_domain_run(folder, summary)
     return {q.id: ranked(run_map.get(q.id, {}))[:depth] for q in data.queries}

@@ -49,6 +49,7 @@ class RerankRetriever:
         self.reranker = reranker
         self.context = context
         self.name = settings.name
+        self._identity: dict[str, dict[str, Any]] = {}  # per domain, as planned: search checks it still holds
 
     def describe(self) -> dict[str, Any]:
         s = self.settings
@@ -56,8 +57,11 @@ class RerankRetriever:
                 "normalization": s.normalization, "reranker": self.reranker.describe()}  # fmt: skip
 
     def identity(self, domain: str) -> dict[str, Any]:
-        first = input_summary(self.context, self.settings.first_stage, domain, role="first-stage")
-        return {"kind": "rerank", "first_stage": input_digest(first), "reranker": self.reranker.identity()}
+        if domain not in self._identity:
+            first = input_summary(self.context, self.settings.first_stage, domain, role="first-stage")
+            self._identity[domain] = {"kind": "rerank", "first_stage": input_digest(first),
+                                      "reranker": self.reranker.identity()}  # fmt: skip
+        return self._identity[domain]
 
     def preflight(self, domains: list[str], prompts: Mapping[str, Prompts]) -> None:
         for domain in domains:
@@ -66,7 +70,8 @@ class RerankRetriever:
 
     def search(self, data: DomainData, prompts: Prompts, k: int) -> SearchOutcome:
         t0 = time.perf_counter()
-        first = input_ranking(self.context, self.settings.first_stage, data, role="first-stage", depth=k)
+        first = input_ranking(self.context, self.settings.first_stage, data, role="first-stage", depth=k,
+                              digest=self.identity(data.name)["first_stage"])  # fmt: skip
         excluded = {q.id: q.excluded_ids for q in data.queries}
         first = {qid: [(d, s) for d, s in items if d not in excluded[qid]] for qid, items in first.items()}
         heads = {qid: [d for d, _ in items[: self.settings.depth]] for qid, items in first.items()}
@@ -79,5 +84,8 @@ class RerankRetriever:
         if scored is not None:
             counts["pairs_scored"] = int(scored)
         counts.update(getattr(self.reranker, "last_counts", {}))
+        damaged = getattr(getattr(self.reranker, "cache", None), "damaged", 0)
+        if damaged:
+            counts["pair_scores_repaired"] = int(damaged)
         return SearchOutcome(out, {"read_s": t1 - t0, "rerank_s": t2 - t1, "merge_s": time.perf_counter() - t2},
                              counts)  # fmt: skip

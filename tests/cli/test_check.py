@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 from rtriever_eval.cli.check import main
+from rtriever_eval.results import file_digest
 from tests.conftest import Quickstart
 from tests.helpers import run_console
 
@@ -53,6 +54,7 @@ def _shift(root: Path, domain: str, delta: float, queries: int | None = None) ->
     (folder / "per_query.tsv").write_text("\n".join(lines) + "\n")
     summary = json.loads((folder / "summary.json").read_text())
     summary["metrics"][METRIC] = float(table[METRIC].mean())
+    summary["files"]["per_query.tsv"] = file_digest(folder / "per_query.tsv")  # as a run that wrote it records it
     (folder / "summary.json").write_text(json.dumps(summary))
 
 
@@ -190,6 +192,11 @@ def test_bad_input_exits_2_naming_the_file(
     code, _, err = _check(capsys, base, cur, "--metric", "P@5")
     assert code == 2 and "metric 'P@5' not in the results" in err
     (_domain_dir(cur, "leetcode") / "per_query.tsv").write_text("qid\tnDCG@10\nx\t0.5\n")
+    code, _, err = _check(capsys, file, cur, "--significance")
+    assert code == 2 and "does not match the sha256 its summary.json recorded" in err  # changed after the run
+    summary = json.loads((_domain_dir(cur, "leetcode") / "summary.json").read_text())
+    summary["files"]["per_query.tsv"] = file_digest(_domain_dir(cur, "leetcode") / "per_query.tsv")
+    (_domain_dir(cur, "leetcode") / "summary.json").write_text(json.dumps(summary))  # as a run on other queries
     code, _, err = _check(capsys, file, cur, "--significance")
     assert code == 2 and "different queries" in err and "leetcode" in err
 

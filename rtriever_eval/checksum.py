@@ -1,0 +1,67 @@
+"""Checksums for bytes read back from shared storage: a fast digest (xxh3-128, ~14-20 GB/s on one core, 15x
+sha256 here) recorded when a file is written and checked before anything it holds is used.
+
+Knows bytes and files only; nothing of what they mean. Damage detection, not security: the digest catches bad
+sectors and torn writes, not an adversary (results and bundles keep sha256 for that).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import mmap
+import os
+from pathlib import Path
+from typing import IO, Any
+
+import xxhash
+
+ALGORITHM = "xxh3_128"
+
+
+def digest_bytes(data: bytes | memoryview) -> str:
+    """``"xxh3_128:<hex>"`` of ``data``."""
+    return f"{ALGORITHM}:{xxhash.xxh3_128(data).hexdigest()}"
+
+
+def digest_file(path: str | Path, algorithm: str = ALGORITHM) -> str:
+    """``"<algorithm>:<hex>"`` of a file's bytes (memory-mapped: no copy; xxh3_128 or sha256)."""
+    with open(path, "rb") as fh:
+        size = os.fstat(fh.fileno()).st_size
+        if algorithm == "sha256":
+            h = hashlib.sha256()
+            while block := fh.read(1 << 22):
+                h.update(block)
+            return f"sha256:{h.hexdigest()}"
+        if size == 0:
+            return digest_bytes(b"")
+        with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm, memoryview(mm) as view:
+            return digest_bytes(view)
+
+
+def matches(path: str | Path, expected: str) -> bool:
+    """Whether the file's digest equals ``expected`` (``"xxh3_128:…"`` or ``"sha256:…"``)."""
+    algorithm = expected.partition(":")[0]
+    if algorithm not in (ALGORITHM, "sha256"):
+        return False
+    return digest_file(path, algorithm) == expected
+
+
+class HashingWriter:
+    """A write-only file wrapper that hashes every byte it passes on: the digest of what was meant to be written,
+    never of what a torn write left on disk."""
+
+    def __init__(self, fh: IO[bytes]) -> None:
+        self._fh = fh
+        self._hash = xxhash.xxh3_128()
+
+    def write(self, data: Any) -> int:
+        view = memoryview(data).cast("B")
+        self._hash.update(view)
+        return self._fh.write(view)
+
+    def flush(self) -> None:
+        self._fh.flush()
+
+    @property
+    def digest(self) -> str:
+        return f"{ALGORITHM}:{self._hash.hexdigest()}"

@@ -9,12 +9,15 @@ from pathlib import Path
 
 import pytest
 
+from rtriever_eval.config import PACKAGE_DIR
+from rtriever_eval.data.loading import load_domain
 from rtriever_eval.data.trec import ranked, read_run
 from rtriever_eval.errors import ConfigError
-from rtriever_eval.settings import FusionSettings
+from rtriever_eval.settings import DatasetSettings, FusionSettings
 from rtriever_eval.stages.fusion import fuse, normalise
 from tests.helpers import evaluate_in_process
 
+SAMPLE = PACKAGE_DIR / "data" / "sample"
 A = [("a", 3.0), ("b", 2.0), ("c", 1.0)]
 B = [("b", 0.9), ("d", 0.3)]
 
@@ -71,6 +74,10 @@ def test_rrf_of_two_saved_runs_through_the_config(two_runs: Path) -> None:
         files = [two_runs / "default" / run / "sample" / o.domain / "run.trec" for run in ("bm25", "bm25_bright")]
         expected = _rrf_from_files(files, 60.0)
         fused = read_run(o.out_dir / "run.trec")
+        queries = [q.id for q in load_domain(DatasetSettings("sample", "sample", path=str(SAMPLE)), o.domain).queries]
+        # every query of the domain, each with every document either input ranked (fewer than top_k here)
+        assert sorted(fused) == sorted(queries) and len(queries) == 8
+        assert {qid: len(fused[qid]) for qid in fused} == {qid: len(expected[qid]) for qid in queries}
         for qid, scores in fused.items():
             assert [d for d, _ in ranked(scores)] == [d for d, _ in ranked(expected[qid])][: len(scores)]
             assert all(scores[d] == expected[qid][d] for d in scores)

@@ -16,11 +16,19 @@ from rtriever_eval.data.loading import load_domain
 from rtriever_eval.data.trec import ranked, read_run
 from rtriever_eval.rerankers.cross_encoder import CrossEncoderReranker
 from rtriever_eval.rerankers.llm import LLMReranker
-from rtriever_eval.settings import QWEN3_RERANKER_PREFIX, QWEN3_RERANKER_SUFFIX, DatasetSettings
+from rtriever_eval.settings import DatasetSettings
 from rtriever_eval.testing import minilm_path, save_tiny_cross_encoder, save_tiny_qwen3_lm
 from tests.helpers import evaluate_in_process
 
 DEPTH = 6
+# The prompt as the Qwen3-Reranker model cards publish it (Qwen/Qwen3-Reranker-0.6B, -4B, -8B: "Usage",
+# transformers): written out here from the card, not taken from the package, so a drift in either shows.
+CARD_PREFIX = (
+    "<|im_start|>system\nJudge whether the Document meets the requirements based on the Query and the Instruct "
+    'provided. Note that the answer can only be "yes" or "no".<|im_end|>\n<|im_start|>user\n'
+)
+CARD_SUFFIX = "<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n"
+CARD_BODY = "<Instruct>: {instruction}\n<Query>: {query}\n<Document>: {doc}"
 
 
 @pytest.fixture(scope="module")
@@ -59,9 +67,14 @@ def test_alpha_zero_is_the_first_stage_and_alpha_one_the_cross_encoders_order(wo
         first = _first(work, a.domain)
         data = load_domain(dataset, a.domain)
         queries, texts = {q.id: q for q in data.queries}, {d.id: d.text for d in data.documents}
-        for qid, scores in read_run(a.out_dir / "run.trec").items():
+        run_a, run_b = read_run(a.out_dir / "run.trec"), read_run(b.out_dir / "run.trec")
+        # every query, each with every first-stage document (alpha=0) or exactly the top depth (top_k = depth)
+        assert sorted(run_a) == sorted(queries) == sorted(run_b) and len(queries) == 8
+        assert {q: len(d) for q, d in run_a.items()} == {q: len(first[q]) for q in queries}
+        assert all(len(d) == min(DEPTH, len(first[q])) for q, d in run_b.items())
+        for qid, scores in run_a.items():
             assert [d for d, _ in ranked(scores)] == [d for d, _ in ranked(first[qid])]  # alpha=0: same order
-        for qid, scores in read_run(b.out_dir / "run.trec").items():
+        for qid, scores in run_b.items():
             head = [d for d, _ in ranked(first[qid])][:DEPTH]
             assert sorted(scores) == sorted(head)  # exactly the first stage's top depth (top_k = depth)
             assert not set(scores) & queries[qid].excluded_ids
@@ -74,7 +87,11 @@ def test_alpha_zero_is_the_first_stage_and_alpha_one_the_cross_encoders_order(wo
 def test_the_tail_keeps_the_first_stage_order_beneath_the_head(work: Path) -> None:
     (outcome, *_) = _rerank(work, [*CE, f"reranker.path={work / 'ce'}"], "model.alpha=0.5", "run_name=ce5")
     first = _first(work, outcome.domain)
-    for qid, scores in read_run(outcome.out_dir / "run.trec").items():
+    got = read_run(outcome.out_dir / "run.trec")
+    assert sorted(got) == sorted(first) and len(got) == 8  # every query (biology's 8), none lost
+    assert {q: len(d) for q, d in got.items()} == {q: len(d) for q, d in first.items()}
+    assert any(len(d) > DEPTH for d in got.values())  # there is a tail to keep in order
+    for qid, scores in got.items():
         order = [d for d, _ in ranked(scores)]
         original = [d for d, _ in ranked(first[qid])]
         assert sorted(order[:DEPTH]) == sorted(original[:DEPTH]) and order[DEPTH:] == original[DEPTH:]
@@ -104,23 +121,30 @@ def test_the_llm_reranker_scores_p_yes_of_the_qwen3_format(work: Path) -> None:
     tok = AutoTokenizer.from_pretrained(str(work / "lm"))
     model = AutoModelForCausalLM.from_pretrained(str(work / "lm"), dtype=torch.float32).eval()
     data = load_domain(DatasetSettings("sample", "sample", path=summary["config"]["dataset"]["path"]), "biology")
-    q = data.queries[0]
     texts = {d.id: d.text for d in data.documents}
-    got = read_run(outcome.out_dir / "run.trec")[q.id]
+    run = read_run(outcome.out_dir / "run.trec")
+    assert sorted(run) == sorted(q.id for q in data.queries) and len(run) == 8
     yes, no = tok.convert_tokens_to_ids("yes"), tok.convert_tokens_to_ids("no")
-    independent = {}
-    for doc in got:
-        body = f"<Instruct>: {instruction}\n<Query>: {q.text}\n<Document>: {texts[doc]}"
-        prefix = tok.encode(QWEN3_RERANKER_PREFIX, add_special_tokens=False)
-        suffix = tok.encode(QWEN3_RERANKER_SUFFIX, add_special_tokens=False)
-        ids = prefix + tok.encode(body, add_special_tokens=False)[: 256 - len(prefix) - len(suffix)] + suffix
-        with torch.inference_mode():
-            logits = model(torch.tensor([ids])).logits[0, -1, [no, yes]]
-        independent[doc] = float(torch.softmax(logits, dim=-1)[1])
-    order = [d for d, _ in ranked(got)]
-    assert order == [d for d, _ in ranked(independent)]
-    raw = np.array([independent[d] for d in order])
-    assert np.all(np.diff(raw) <= 1e-6)
+    prefix = tok.encode(CARD_PREFIX, add_special_tokens=False)
+    suffix = tok.encode(CARD_SUFFIX, add_special_tokens=False)
+    for q in data.queries:  # every query, each pair scored alone as the card does it
+        got = run[q.id]
+        assert len(got) == DEPTH
+        independent = {}
+        for doc in got:
+            body = CARD_BODY.format(instruction=instruction, query=q.text, doc=texts[doc])
+            ids = prefix + tok.encode(body, add_special_tokens=False)[: 256 - len(prefix) - len(suffix)] + suffix
+            with torch.inference_mode():
+                logits = model(torch.tensor([ids])).logits[0, -1, [no, yes]]
+            independent[doc] = float(torch.softmax(logits, dim=-1)[1])
+        # alpha=1: the run's scores are P(yes) min-max normalised over the head (batched vs alone: P(yes) agrees
+        # within 2e-7, which the normalisation scales by 1 / the head's spread)
+        p = np.array([independent[d] for d in got])
+        spread = p.max() - p.min()
+        np.testing.assert_allclose(np.array([got[d] for d in got]), (p - p.min()) / spread, atol=2e-7 / spread)
+        order, truth = [d for d, _ in ranked(got)], [d for d, _ in ranked(independent)]
+        gaps = np.diff(sorted(p))
+        assert order == truth or gaps.min() < 1e-6  # the same order unless two pairs tie within float noise
 
 
 def test_a_dense_reranker_rescores_with_minilm_cosines(work: Path) -> None:

@@ -26,6 +26,7 @@ from rtriever_eval.settings import (
     LLMRerankerSettings,
     RerankSettings,
     RewriterSettings,
+    RunFileSettings,
 )
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -72,6 +73,7 @@ def register_configs() -> None:
     cs.store(group="model", name="dense_schema", node=DenseSettings)
     cs.store(group="model", name="fusion_schema", node=FusionSettings)
     cs.store(group="model", name="rerank_schema", node=RerankSettings)
+    cs.store(group="model", name="run_file_schema", node=RunFileSettings)
     cs.store(group="reranker", name="cross_encoder_schema", node=CrossEncoderSettings)
     cs.store(group="reranker", name="llm_reranker_schema", node=LLMRerankerSettings)
     cs.store(group="rewriter", name="rewriter_schema", node=RewriterSettings)
@@ -89,10 +91,10 @@ def to_settings(cfg: DictConfig) -> EvaluateSettings:
         raise ConfigError(" ".join(str(exc).split())) from None
     if not isinstance(settings, EvaluateSettings):
         raise ConfigError("the config is not an rtriever-eval job config (no evaluate_schema)")
-    if not isinstance(settings.model, BM25Settings | DenseSettings | FusionSettings | RerankSettings):
+    if not isinstance(settings.model, BM25Settings | DenseSettings | FusionSettings | RerankSettings | RunFileSettings):
         raise ConfigError(
-            "model config lacks a schema: its defaults list must name bm25_schema, dense_schema, fusion_schema or "
-            "rerank_schema",
+            "model config lacks a schema: its defaults list must name bm25_schema, dense_schema, fusion_schema, "
+            "rerank_schema or run_file_schema",
             field="model",
         )
     if settings.reranker is not None and not isinstance(

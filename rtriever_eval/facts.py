@@ -27,6 +27,9 @@ def model_facts(settings: Any, retriever: Any) -> dict[str, Any]:
             facts["embedding_dim_measured"] = dim
     elif isinstance(settings, BM25Settings):
         facts["similarity"] = facts.get("similarity") or "bm25"
+    elif getattr(settings, "kind", None) == "run_file":
+        facts["similarity"] = facts.get("similarity") or "imported run"
+        facts["imported"] = True
     else:  # a stage (fusion, rerank): its inputs' facts are in their own summaries
         facts["similarity"] = getattr(settings, "kind", None)
     return facts

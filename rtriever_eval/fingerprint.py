@@ -39,6 +39,7 @@ NON_RESULT_KEYS: tuple[str, ...] = (
     "dataset.query_file",
     "rewriter",
     "model.path",
+    "model.format",
     "model.batch_size",
     "model.max_tokens_per_batch",
     "model.query_chunk",
@@ -93,7 +94,7 @@ def data_sha256(data: DomainData, *, query_texts: bool = True) -> str:
     put("queries", str(len(data.queries)))
     for q in data.queries:
         put(q.id, q.text if query_texts else "", *sorted(q.excluded_ids))
-    put("documents", str(len(data.documents)))
+    put("documents", str(len(data.documents)) if data.has_corpus else "absent")
     for d in data.documents:
         put(d.id, d.text)
     put("qrels", str(len(data.qrels)))

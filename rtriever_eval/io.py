@@ -59,6 +59,21 @@ def write_json_atomic(path: str | Path, obj: Any) -> None:
     write_text_atomic(path, json.dumps(obj, indent=2, sort_keys=False, ensure_ascii=False) + "\n")
 
 
+def write_new_texts(files: dict[Path, str]) -> list[Path]:
+    """Write every file atomically after checking that none would replace a file with other content (then nothing
+    is written: InputError naming it); a file that exists with the same content is left as it is."""
+    from rtriever_eval.errors import InputError
+
+    for path, text in files.items():
+        if path.exists() and path.read_text(encoding="utf-8") != text:
+            raise InputError("exists with other content; exported files are never overwritten (choose another OUT)",
+                             path=path)  # fmt: skip
+    for path, text in files.items():
+        if not path.exists():
+            write_text_atomic(path, text)
+    return list(files)
+
+
 @contextlib.contextmanager
 def file_lock(path: str | Path, *, shared: bool = False, what: str = "") -> Iterator[None]:
     """Hold an flock on ``path`` (created) for the block. When another process holds it, log ``what`` it is doing

@@ -24,7 +24,7 @@ from rtriever_eval.facts import model_facts
 from rtriever_eval.faults import checkpoint
 from rtriever_eval.fingerprint import Fingerprint, config_fields, data_sha256, describe_value, differences
 from rtriever_eval.interrupt import check as check_interrupt
-from rtriever_eval.preflight import check_run
+from rtriever_eval.preflight import check_run, needs_documents
 from rtriever_eval.prompts import Prompts, resolve_prompts
 from rtriever_eval.provenance import git_state, safe_component, versions
 from rtriever_eval.registry import Benchmark, Track, benchmark, select_domains, track_of
@@ -144,7 +144,7 @@ def evaluate_domain(
         dataset=data.dataset,
         metrics={m: float(v) for m, v in result.summary.items()},
         n_queries=len(result.per_query),
-        n_docs=data.n_docs,
+        n_docs=data.n_docs if data.has_corpus else None,
         query_prompt=prompts.query,
         document_prompt=prompts.document,
         config=dataclasses.asdict(s),
@@ -179,8 +179,9 @@ def evaluate_domain(
 
 def load_evaluated(s: EvaluateSettings, domain: str) -> DomainData:
     """The domain as evaluated: loaded, queries rewritten when a query file is set, the corpus cut to its
-    candidate subset when dataset.subset is set (built from the original queries, cached)."""
-    data = load_domain(s.dataset, domain)
+    candidate subset when dataset.subset is set (built from the original queries, cached). A run that needs no
+    documents (an imported run) takes a local copy without them."""
+    data = load_domain(s.dataset, domain, corpus_optional=not needs_documents(s.model))
     if s.dataset.subset is None:
         return data
     pool = load_domain(s.dataset, domain, rewritten=False) if s.dataset.query_file else data
@@ -189,8 +190,9 @@ def load_evaluated(s: EvaluateSettings, domain: str) -> DomainData:
 
 
 def check_evaluable(data: DomainData) -> None:
-    """An empty corpus or a domain without judged queries cannot give a number: refuse it clearly."""
-    if not data.documents:
+    """An empty corpus or a domain without judged queries cannot give a number: refuse it clearly (a corpus that
+    is absent, for a run that needs none, is not empty: its size is unknown)."""
+    if data.has_corpus and not data.documents:
         raise InputError(f"domain '{data.name}' has an empty corpus: nothing to retrieve", path=data.source)
     if not data.qrels:
         raise InputError(f"domain '{data.name}' has no judged queries: nothing to evaluate", path=data.source)
@@ -222,9 +224,8 @@ def prepare_run(cfg: DictConfig | EvaluateSettings) -> Plan:
     )
     check_run(s, domains, track)
     context = RunContext(s.paths.results_dir, s.experiment_name, s.dataset.name)
-    retriever = build_retriever(
-        s.model, cache_dir=s.paths.cache_dir, cache=s.cache, context=context, reranker=s.reranker
-    )
+    retriever = build_retriever(s.model, cache_dir=s.paths.cache_dir, cache=s.cache, context=context,
+                                reranker=s.reranker, benchmark=bench.name, track=track.name)  # fmt: skip
     prompts = {d: resolve_prompts(s.instructions, s.model, bench, d, track, s.reranker) for d in domains}
     retriever.preflight(domains, prompts)
     if s.rewriter is not None:

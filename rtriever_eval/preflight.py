@@ -14,7 +14,14 @@ from rtriever_eval.data.loading import check_files
 from rtriever_eval.errors import ConfigError
 from rtriever_eval.evaluation import parse_measure
 from rtriever_eval.registry import Track, benchmark
-from rtriever_eval.settings import DatasetSettings, DenseSettings, EvaluateSettings, ModelSettings
+from rtriever_eval.settings import (
+    DatasetSettings,
+    DenseSettings,
+    EvaluateSettings,
+    FusionSettings,
+    ModelSettings,
+    RunFileSettings,
+)
 
 ORACLE_FIELDS = ("reasoning",)
 """Query fields written by BRIGHT's annotators after they saw the gold documents: queries from them are oracles."""
@@ -80,10 +87,16 @@ def check_oracle(dataset: DatasetSettings, run_name: str) -> None:
         )
 
 
+def needs_documents(model: ModelSettings) -> bool:
+    """Whether a run of ``model`` needs the corpus: an imported run and a fusion of runs read rankings only
+    (they use the documents when they are at hand, to count ids the corpus lacks, and for snippets)."""
+    return not isinstance(model, RunFileSettings | FusionSettings)
+
+
 def check_run(settings: EvaluateSettings, domains: Sequence[str], track: Track) -> None:
     """All the checks that need no model and no data beyond file names."""
     check_metrics(list(settings.metrics or track.metrics), settings.top_k)
     check_aspect_metrics(settings.dataset, settings.top_k)
     check_query_template(settings.model)
     check_oracle(settings.dataset, settings.run_name)
-    check_files(settings.dataset, domains)
+    check_files(settings.dataset, domains, corpus=needs_documents(settings.model))

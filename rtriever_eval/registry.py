@@ -106,6 +106,47 @@ BENCHMARKS: dict[str, Benchmark] = {
 }  # fmt: skip
 
 
+@dataclass(frozen=True)
+class MtebTask:
+    """Where a domain's result goes on the MTEB leaderboard: the task's name, its hf_subset and split."""
+
+    name: str
+    subset: str
+    split: str
+
+
+_CAMEL = {
+    "biology": "Biology", "earth_science": "EarthScience", "economics": "Economics", "psychology": "Psychology",
+    "robotics": "Robotics", "stackoverflow": "Stackoverflow", "sustainable_living": "SustainableLiving",
+    "leetcode": "Leetcode", "pony": "Pony", "aops": "Aops", "theoremqa_questions": "TheoremQAQuestions",
+    "theoremqa_theorems": "TheoremQATheorems",
+}  # fmt: skip
+MTEB_TASKS: Mapping[tuple[str, str], Mapping[str, MtebTask]] = {
+    ("bright", "short"): {d: MtebTask(f"Bright{_CAMEL[d]}Retrieval", "default", "standard") for d in BRIGHT_DOMAINS},
+    ("bright", "long"): {d: MtebTask(f"Bright{_CAMEL[d]}LongRetrieval", "default", "long")
+                         for d in (*STACKEXCHANGE, "pony")},
+    ("bright_pro", "short"): {d: MtebTask(f"BrightPro{_CAMEL[d]}Retrieval", "default", "standard")
+                              for d in STACKEXCHANGE},
+}  # fmt: skip
+"""MTEB's tasks for BRIGHT (v1.1 task family, with excluded ids), BRIGHT's long track and BRIGHT-Pro, as the
+installed ``mteb`` package names them (tests hold every entry against its task metadata). Other datasets (BEIR
+folders, the sample) are no MTEB task."""
+
+
+def mteb_task(bench: str, track: str, domain: str) -> MtebTask | None:
+    """The MTEB task of ``domain`` of benchmark ``bench`` on ``track``; None when MTEB has none."""
+    return MTEB_TASKS.get((bench, track), {}).get(domain)
+
+
+def from_mteb_task(name: str) -> tuple[str, str, str] | None:
+    """(benchmark, track, domain) of an MTEB task name; None when it is none of ours."""
+    for (bench, track), tasks in MTEB_TASKS.items():
+        for domain, task in tasks.items():
+            if task.name == name:
+                return bench, track, domain
+    return None
+
+
 def benchmark(name: str) -> Benchmark:
     """The registry entry `name`; ConfigError listing the known ones otherwise."""
     if name not in BENCHMARKS:

@@ -64,7 +64,7 @@ class Summary:
     dataset: str
     metrics: dict[str, float]
     n_queries: int = 0
-    n_docs: int = 0
+    n_docs: int | None = 0  # None: evaluated without the corpus (an imported run), its size unknown
     query_prompt: str = ""
     document_prompt: str = ""
     config: dict[str, Any] = field(default_factory=dict)

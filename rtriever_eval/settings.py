@@ -186,6 +186,26 @@ class DenseSettings:
         return self.query_max_length if self.query_max_length is not None else self.max_length
 
 
+RUN_FILE_FORMATS = ("auto", "trec", "json", "bright", "mteb")
+
+
+@dataclass
+class RunFileSettings:
+    """A saved ranking from anywhere, evaluated as a run: ``path`` is a file, or a template with ``{domain}``
+    (``runs/{domain}.trec``); ``format`` trec (rank column ignored), json (ranx / ir_measures
+    ``{qid: {docid: score}}``), bright (BRIGHT's score.json, same shape), mteb (``<Task>_predictions.json``) or
+    auto (JSON by its shape, else TREC). The file's content hash is the model's identity."""
+
+    name: str = MISSING
+    kind: str = "run_file"
+    path: str = MISSING
+    format: str = "auto"
+    facts: ModelFacts = field(default_factory=lambda: ModelFacts(similarity="imported run"))
+
+    def __post_init__(self) -> None:
+        _choice(self.format, RUN_FILE_FORMATS, "model.format")
+
+
 FUSION_METHODS = ("rrf", "interpolation", "combsum", "combmnz")
 NORMALIZATIONS = ("minmax", "zscore", "none")
 
@@ -302,7 +322,7 @@ class LLMRerankerSettings:
                 raise ConfigError(f"reranker.template needs {key}", field="reranker.template")
 
 
-ModelSettings = BM25Settings | DenseSettings | FusionSettings | RerankSettings
+ModelSettings = BM25Settings | DenseSettings | FusionSettings | RerankSettings | RunFileSettings
 RerankerSettings = DenseSettings | CrossEncoderSettings | LLMRerankerSettings
 
 

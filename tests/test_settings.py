@@ -30,6 +30,7 @@ def test_every_model_config_composes(model: str) -> None:
     required = {
         "fusion": (["model.inputs=[bm25,minilm]"], "fusion-rrf", "fusion"),
         "rerank": (["model.first_stage=bm25", "reranker=minilm"], "rerank-bm25", "rerank"),
+        "run_file": (["model.path='runs/{domain}.trec'"], "run_file", "run_file"),
     }
     overrides, name, kind = required.get(model, ([], model, None))
     cfg = _compose(f"model={model}", *overrides)

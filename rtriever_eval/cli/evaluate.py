@@ -101,7 +101,7 @@ def _is_plain_override(arg: str) -> bool:
 def precheck_overrides(argv: list[str]) -> str | None:
     """Compose the config with the plain overrides; on an unknown key, a message listing the valid keys."""
     from hydra import compose, initialize_config_dir
-    from hydra.errors import ConfigCompositionException
+    from hydra.errors import ConfigCompositionException, OverrideParseException
     from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
     overrides = [a for a in argv if _is_plain_override(a)]
@@ -111,6 +111,12 @@ def precheck_overrides(argv: list[str]) -> str | None:
         try:
             compose("evaluate", overrides=overrides)
             return None
+        except OverrideParseException as exc:
+            bad = next((o for o in overrides if "{" in o.split("=", 1)[1] and "'" not in o and '"' not in o), None)
+            hint = (f" A value with braces (a run-file template) must be quoted for Hydra: "
+                    f"{bad.split('=', 1)[0]}='{bad.split('=', 1)[1]}' (in a shell: \"{bad.split('=', 1)[0]}="
+                    f"'{bad.split('=', 1)[1]}'\")") if bad else ""  # fmt: skip
+            return f"could not parse the overrides ({' '.join(str(exc).split())}).{hint}"
         except ConfigCompositionException as exc:
             cause = exc.__cause__
             if not isinstance(cause, ConfigKeyError | ConfigAttributeError) or not getattr(cause, "full_key", None):

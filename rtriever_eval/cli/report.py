@@ -24,7 +24,8 @@ def _check_references(names: list[str], tolerance: float | None) -> None:
         raise InputError(f"--ref-tolerance must be >= 0, not {tolerance}", field="ref-tolerance")
     refs = load_references()
     for name in names:
-        get_reference(name, refs)
+        if not Path(name).is_dir():  # a folder is one model's MTEB result files, read when compared
+            get_reference(name, refs)
 
 
 def _references_and_plots(args: argparse.Namespace, out_dir: Path) -> None:
@@ -37,16 +38,50 @@ def _references_and_plots(args: argparse.Namespace, out_dir: Path) -> None:
 
         tolerance = DEFAULT_TOLERANCE if args.ref_tolerance is None else args.ref_tolerance
         for name in args.compare_to:
-            metric = args.metric or "nDCG@10"  # the published reference rows are nDCG@10
-            table = compare(df, name, metric, tolerance)
-            markdown = comparison_markdown(table, name, tolerance, metric=metric)
-            print(markdown)
-            write_comparison(table, out_dir, name, markdown)
+            refs = None
+            names = [name]
+            if Path(name).is_dir():
+                from rtriever_eval.reporting.mteb_files import read_mteb_folder
+
+                refs = read_mteb_folder(name, args.metric)
+                names = [str(n) for n in refs.index]
+            for ref in names:
+                # the published reference rows are nDCG@10; MTEB files give each track's headline
+                metric = args.metric or (str(refs.loc[ref, "metric"]) if refs is not None else "nDCG@10")
+                table = compare(df, ref, metric, tolerance, references=refs)
+                markdown = comparison_markdown(table, ref, tolerance, metric=metric, references=refs)
+                print(markdown)
+                write_comparison(table, out_dir, ref, markdown)
     if args.plots:
         from rtriever_eval.reporting.plots import write_plots
 
         plots = write_plots(df, out_dir, metric=args.metric, baseline=args.baseline)
         print(f"{len(plots)} figure files (PNG and PDF) written to {out_dir}")
+
+
+def _pairs(values: list[str], option: str) -> dict[str, str]:
+    out = {}
+    for value in values:
+        run, sep, name = value.partition("=")
+        if not sep or not run or not name:
+            raise InputError(f"{option} takes RUN=VALUE, not {value!r}", field=option)
+        out[run] = name
+    return out
+
+
+def _export(args: argparse.Namespace) -> None:
+    """--mteb and --bright: result files in MTEB's and BRIGHT's layouts (nothing written when one is refused)."""
+    if args.mteb is not None:
+        from rtriever_eval.reporting.mteb_files import export_mteb, written_summary
+
+        files = export_mteb(args.results_dir, args.mteb, names=_pairs(args.mteb_model, "--mteb-model"),
+                            revisions=_pairs(args.mteb_revision, "--mteb-revision"))  # fmt: skip
+        print(written_summary(files, args.mteb))
+    if args.bright is not None:
+        from rtriever_eval.reporting.bright_files import export_bright
+
+        files = export_bright(args.results_dir, args.bright)
+        print(f"{len(files) // 2} BRIGHT score.json / results.json pairs written under {args.bright}")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -76,7 +111,8 @@ def main(argv: list[str] | None = None) -> None:
         action="append",
         default=[],
         metavar="NAME",
-        help="a published reference row (e.g. bm25_paper, anserini_bm25) to set beside the runs; repeatable",
+        help="a published reference row (e.g. bm25_paper, anserini_bm25), or a folder of one model's MTEB result "
+        "files, to set beside the runs; repeatable",
     )
     parser.add_argument(
         "--ref-tolerance",
@@ -103,8 +139,32 @@ def main(argv: list[str] | None = None) -> None:
         help="gather runs, per-query files, summaries, configs, versions, prompts, judgments and a sha256 manifest "
         "into OUT and OUT.tar.gz (check it with rtriever-check --validate OUT)",
     )
+    parser.add_argument(
+        "--mteb",
+        default=None,
+        metavar="OUT",
+        help="write MTEB result files (OUT/<org>__<model>/<revision>/<Task>.json, model_meta.json, "
+        "run_settings.jsonl, <Task>_predictions.json) for the BRIGHT and BRIGHT-Pro results; needs mteb installed",
+    )
+    parser.add_argument("--mteb-model", action="append", default=[], metavar="RUN=ORG/NAME",
+                        help="the MTEB model name of a run (default: its model's hub id); repeatable")  # fmt: skip
+    parser.add_argument("--mteb-revision", action="append", default=[], metavar="RUN=REVISION",
+                        help="the model revision of a run (default: the hub commit its identity records)")  # fmt: skip
+    parser.add_argument(
+        "--bright",
+        default=None,
+        metavar="OUT",
+        help="write BRIGHT's own score.json and results.json per run and domain "
+        "(OUT/<run>/<domain>_<run>_long_<bool>/)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    if args.mteb is not None or args.bright is not None:
+        try:
+            _export(args)
+        except InputError as exc:
+            fail(str(exc))
+        return
     from rtriever_eval.reporting.tables import SignificanceOptions, build_reports
 
     significance = None

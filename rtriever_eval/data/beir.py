@@ -25,19 +25,24 @@ def _first_line_naming(path: Path, qid: str) -> int | None:
     return None
 
 
-def load_beir_domain(folder: str | Path, *, split: str = "test", dataset_name: str = "beir") -> DomainData:
+def load_beir_domain(
+    folder: str | Path, *, split: str = "test", dataset_name: str = "beir", corpus_optional: bool = False
+) -> DomainData:
+    """The folder as one domain (named after it); ``corpus_optional``: without corpus.jsonl, queries and judgments
+    alone (``has_corpus`` False), for what needs no corpus (an imported run)."""
     root = Path(folder)
     if not root.is_dir():
         raise ConfigError("BEIR folder does not exist", path=root, field="dataset.path")
     corpus_path, queries_path = root / "corpus.jsonl", root / "queries.jsonl"
     qrels_path = root / "qrels" / f"{split}.tsv"
-    for p in (corpus_path, queries_path, qrels_path):
+    has_corpus = corpus_path.is_file() or not corpus_optional
+    for p in (corpus_path, queries_path, qrels_path) if has_corpus else (queries_path, qrels_path):
         if not p.is_file():
             raise ConfigError("required BEIR file is missing", path=p)
 
     docs: list[Document] = []
     seen: dict[str, int] = {}
-    for line, row in iter_jsonl(corpus_path):
+    for line, row in iter_jsonl(corpus_path) if has_corpus else ():
         did = get_unique_id(row, "_id", corpus_path, line, seen, "document")
         title = get_text(row, "title", corpus_path, line, required=False)
         text = get_text(row, "text", corpus_path, line)
@@ -58,7 +63,7 @@ def load_beir_domain(folder: str | Path, *, split: str = "test", dataset_name: s
                 line=_first_line_naming(qrels_path, qid),
                 field="query-id",
             )
-    unknown_docs = sum(1 for docs in qrels.values() for d in docs if d not in seen)
+    unknown_docs = sum(1 for docs in qrels.values() for d in docs if d not in seen) if has_corpus else 0
     if unknown_docs:
         log.warning("%s: %d judgments name documents absent from the corpus", qrels_path, unknown_docs)
     judged = [queries[q] for q in queries if q in qrels]
@@ -77,5 +82,6 @@ def load_beir_domain(folder: str | Path, *, split: str = "test", dataset_name: s
         qrels=qrels,
         revision=None,
         source=str(root),
-        extra={"qrels_split": split},
+        extra={"qrels_split": split, **({} if has_corpus else {"corpus": "absent"})},
+        has_corpus=has_corpus,
     )

@@ -37,6 +37,14 @@ def find_split_file(root: Path, config: str, domain: str) -> Path:
     )
 
 
+def has_split_file(root: Path, config: str, domain: str) -> bool:
+    try:
+        find_split_file(root, config, domain)
+    except ConfigError:
+        return False
+    return True
+
+
 def local_rows(root: Path, config: str, domain: str) -> tuple[Path, Rows]:
     path = find_split_file(root, config, domain)
     return path, iter_rows(path)
@@ -76,8 +84,9 @@ def read_documents(path: Path, rows: Rows) -> tuple[Document, ...]:
 
 
 def read_examples(
-    path: Path, rows: Rows, *, query_field: str, gold_field: str, doc_ids: set[str]
+    path: Path, rows: Rows, *, query_field: str, gold_field: str, doc_ids: set[str] | None
 ) -> tuple[tuple[Query, ...], dict[str, dict[str, int]]]:
+    """Queries and binary judgments; ``doc_ids`` (None: no corpus at hand) to count gold ids the corpus lacks."""
     seen: dict[str, int] = {}
     queries: list[Query] = []
     qrels: dict[str, dict[str, int]] = {}
@@ -96,7 +105,7 @@ def read_examples(
                 line=line,
                 field="excluded_ids",
             )
-        unknown_gold += sum(1 for g in gold if g not in doc_ids)
+        unknown_gold += sum(1 for g in gold if doc_ids is not None and g not in doc_ids)
         queries.append(Query(qid, text, frozenset(excluded)))
         if gold:
             qrels[qid] = {g: 1 for g in gold}
@@ -119,6 +128,7 @@ def load_bright_domain(
     query_source: str = "examples",
     query_field: str = "query",
     dataset_name: str = "bright",
+    corpus_optional: bool = False,
 ) -> DomainData:
     """Load one BRIGHT domain: queries (from `query_source`: examples or a *_reason config), corpus and qrels.
 
@@ -129,6 +139,8 @@ def load_bright_domain(
         long_documents: use `long_documents` and `gold_ids_long` (BRIGHT's long-document mode).
         query_source: "examples" or a reasoning config such as "gpt4_reason" (its `query` replaces the text).
         query_field: field holding the query text ("query", or "reasoning" for the examples' reasoning).
+        corpus_optional: a local copy without the domain's documents gives the queries and judgments alone
+            (``has_corpus`` False), for what needs no corpus (an imported run).
     """
     doc_config = "long_documents" if long_documents else "documents"
     gold_field = "gold_ids_long" if long_documents else "gold_ids"
@@ -136,27 +148,26 @@ def load_bright_domain(
         root = Path(path)
         if not root.is_dir():
             raise ConfigError("dataset folder does not exist", path=root, field="dataset.path")
-        doc_path, doc_rows = local_rows(root, doc_config, domain)
+        has_docs = not corpus_optional or has_split_file(root, doc_config, domain)
+        doc_source = local_rows(root, doc_config, domain) if has_docs else None
         ex_path, ex_rows = local_rows(root, query_source, domain)
         source = str(root)
     else:
         if not hub_id:
             raise ConfigError("neither dataset.path nor dataset.hub_id is set", field="dataset.path")
-        doc_path, doc_rows = hub_rows(hub_id, doc_config, domain, revision)
+        doc_source = hub_rows(hub_id, doc_config, domain, revision)
         ex_path, ex_rows = hub_rows(hub_id, query_source, domain, revision)
         source = f"hf://{hub_id}@{revision or 'main'}"
-    documents = read_documents(doc_path, doc_rows)
+    documents = read_documents(*doc_source) if doc_source is not None else ()
     queries, qrels = read_examples(
-        ex_path, ex_rows, query_field=query_field, gold_field=gold_field, doc_ids={d.id for d in documents}
+        ex_path,
+        ex_rows,
+        query_field=query_field,
+        gold_field=gold_field,
+        doc_ids={d.id for d in documents} if doc_source is not None else None,
     )
-    log.info(
-        "%s/%s: %d queries (%d judged), %d documents",
-        dataset_name,
-        domain,
-        len(queries),
-        len(qrels),
-        len(documents),
-    )
+    log.info("%s/%s: %d queries (%d judged), %s", dataset_name, domain, len(queries), len(qrels),
+             f"{len(documents)} documents" if doc_source is not None else "no corpus in the local copy")  # fmt: skip
     return DomainData(
         name=domain,
         dataset=dataset_name,
@@ -165,5 +176,7 @@ def load_bright_domain(
         qrels=qrels,
         revision=revision,
         source=source,
-        extra={"query_source": query_source, "query_field": query_field, "corpus": doc_config},
-    )
+        extra={"query_source": query_source, "query_field": query_field,
+               "corpus": doc_config if doc_source is not None else "absent"},
+        has_corpus=doc_source is not None,
+    )  # fmt: skip

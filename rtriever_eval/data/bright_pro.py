@@ -92,6 +92,14 @@ def find_pro_file(root: Path, config: str, domain: str) -> Path:
         ) from None
 
 
+def _has_local(root: Path, config: str, domain: str) -> bool:
+    try:
+        find_pro_file(root, config, domain)
+    except ConfigError:
+        return False
+    return True
+
+
 def _local(root: Path, config: str, domain: str) -> tuple[Path, Rows]:
     path = find_pro_file(root, config, domain)
     return path, (_iter_json_array(path) if path.suffix == ".json" else iter_rows(path))
@@ -188,6 +196,7 @@ def load_bright_pro_domain(
     hub_id: str | None,
     revision: str | None,
     dataset_name: str = "bright_pro",
+    corpus_optional: bool = False,
 ) -> DomainData:
     """Load one BRIGHT-Pro domain: queries, corpus, binary qrels from `gold_ids`, exclusions and aspects.
 
@@ -197,12 +206,14 @@ def load_bright_pro_domain(
             the hub is used.
         hub_id, revision: hub dataset id and commit. A hub load without a revision warns: results then depend on
             whatever the dataset's main branch holds that day.
+        corpus_optional: a local copy without the domain's documents gives queries, judgments and aspects alone.
     """
     if path is not None:
         root = Path(path)
         if not root.is_dir():
             raise ConfigError("dataset folder does not exist", path=root, field="dataset.path")
-        sources = {config: _local(root, config, domain) for config in CONFIGS}
+        configs = [c for c in CONFIGS if c != "documents" or not corpus_optional or _has_local(root, c, domain)]
+        sources = {config: _local(root, config, domain) for config in configs}
         source = str(root)
     else:
         if not hub_id:
@@ -215,11 +226,11 @@ def load_bright_pro_domain(
             )
         sources = {config: hub_rows(hub_id, config, domain, revision) for config in CONFIGS}
         source = f"hf://{hub_id}@{revision or 'main'}"
-    documents = read_documents(*sources["documents"])
+    has_corpus = "documents" in sources
+    documents = read_documents(*sources["documents"]) if has_corpus else ()
     ex_path, ex_rows = sources["examples"]
-    queries, qrels = read_examples(
-        ex_path, ex_rows, query_field="query", gold_field="gold_ids", doc_ids={d.id for d in documents}
-    )
+    queries, qrels = read_examples(ex_path, ex_rows, query_field="query", gold_field="gold_ids",
+                                   doc_ids={d.id for d in documents} if has_corpus else None)  # fmt: skip
     asp_path, asp_rows = sources["aspects"]
     aspects = _read_aspects(asp_path, asp_rows, domain=domain, queries=queries, qrels=qrels)
     n_aspects = sum(len(a) for a in aspects.values())
@@ -240,6 +251,8 @@ def load_bright_pro_domain(
         qrels=qrels,
         revision=revision,
         source=source,
-        extra={"query_source": "examples", "query_field": "query", "corpus": "documents", "aspects": str(n_aspects)},
+        extra={"query_source": "examples", "query_field": "query", "corpus": "documents" if has_corpus else "absent",
+               "aspects": str(n_aspects)},
         aspects=aspects,
-    )
+        has_corpus=has_corpus,
+    )  # fmt: skip

@@ -20,19 +20,23 @@ from rtriever_eval.settings import DatasetSettings
 from rtriever_eval.types import DomainData
 
 
-def load_domain(dataset: DatasetSettings, domain: str, *, rewritten: bool = True) -> DomainData:
+def load_domain(
+    dataset: DatasetSettings, domain: str, *, rewritten: bool = True, corpus_optional: bool = False
+) -> DomainData:
     """One domain as DomainData, its query texts replaced by `dataset.query_file`'s when one is set (and
-    `rewritten`: the rewriter itself reads the original queries)."""
-    data = _load(dataset, domain)
+    `rewritten`: the rewriter itself reads the original queries). With `corpus_optional`, a local copy without
+    the domain's documents gives its queries and judgments alone (``has_corpus`` False)."""
+    data = _load(dataset, domain, corpus_optional)
     return apply_query_file(data, dataset.query_file) if dataset.query_file and rewritten else data
 
 
-def _load(dataset: DatasetSettings, domain: str) -> DomainData:
+def _load(dataset: DatasetSettings, domain: str, corpus_optional: bool) -> DomainData:
     loader = benchmark(dataset.benchmark).loader
     if loader == "beir":
         if dataset.path is None:
             raise ConfigError("a BEIR dataset needs dataset.path=<folder>", field="dataset.path")
-        return load_beir_domain(dataset.path, split=dataset.qrels_split, dataset_name=dataset.name)
+        return load_beir_domain(dataset.path, split=dataset.qrels_split, dataset_name=dataset.name,
+                                corpus_optional=corpus_optional)  # fmt: skip
     if loader == "bright":
         return load_bright_domain(
             domain,
@@ -43,14 +47,15 @@ def _load(dataset: DatasetSettings, domain: str) -> DomainData:
             query_source=dataset.query_source,
             query_field=dataset.query_field,
             dataset_name=dataset.name,
+            corpus_optional=corpus_optional,
         )
-    return load_bright_pro_domain(
-        domain, path=dataset.path, hub_id=dataset.hub_id, revision=dataset.revision, dataset_name=dataset.name
-    )
+    return load_bright_pro_domain(domain, path=dataset.path, hub_id=dataset.hub_id, revision=dataset.revision,
+                                  dataset_name=dataset.name, corpus_optional=corpus_optional)  # fmt: skip
 
 
-def check_files(dataset: DatasetSettings, domains: Sequence[str]) -> None:
-    """Raise ConfigError listing every file a local copy lacks for `domains` (nothing to check on the hub)."""
+def check_files(dataset: DatasetSettings, domains: Sequence[str], *, corpus: bool = True) -> None:
+    """Raise ConfigError listing every file a local copy lacks for `domains` (nothing to check on the hub);
+    without `corpus` (a run that needs no documents) the documents may be absent."""
     loader = benchmark(dataset.benchmark).loader
     if dataset.path is None:
         return
@@ -60,13 +65,15 @@ def check_files(dataset: DatasetSettings, domains: Sequence[str]) -> None:
     missing: list[str] = []
     if loader == "beir":
         wanted = (root / "corpus.jsonl", root / "queries.jsonl", root / "qrels" / f"{dataset.qrels_split}.tsv")
-        missing = [str(p) for p in wanted if not p.is_file()]
+        missing = [str(p) for p in wanted[0 if corpus else 1 :] if not p.is_file()]
     else:
         if loader == "bright":
             configs = ["long_documents" if dataset.long_documents else "documents", dataset.query_source]
             find = find_split_file
         else:
             configs, find = list(PRO_CONFIGS), find_pro_file
+        if not corpus:
+            configs = [c for c in configs if c not in ("documents", "long_documents")]
         for domain in domains:
             for config in configs:
                 try:
@@ -74,9 +81,13 @@ def check_files(dataset: DatasetSettings, domains: Sequence[str]) -> None:
                 except ConfigError:
                     missing.append(f"{config}/{domain}.*")
     if missing:
+        documents_only = all(m.split("/")[0] in ("documents", "long_documents") or m.endswith("corpus.jsonl")
+                             for m in missing)  # fmt: skip
+        hint = (" This model needs the documents; only model=run_file (and fusion of runs made without them) "
+                "evaluates with judgments alone.") if documents_only else ""  # fmt: skip
         raise ConfigError(
-            f"the local copy lacks files of the selected domains: {', '.join(missing)}. Nothing was run; add the "
-            "files, or select the domains it has with domains=[...]",
+            f"the local copy lacks files of the selected domains: {', '.join(missing)}.{hint} Nothing was run; add "
+            "the files, or select the domains it has with domains=[...]",
             path=root,
             field="dataset.path",
         )

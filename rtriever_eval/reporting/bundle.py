@@ -2,8 +2,9 @@
 revision, prompts inside), the judgments, exclusions and query ids each domain was evaluated on, a prompts table and
 a sha256 manifest into one folder and a .tar.gz; and re-check such a folder fail-closed.
 
-Knows the results contract and the dataset readers; recomputes metrics with evaluation.py. A bundle is written
-to a temporary folder and renamed, so a failed bundle leaves nothing behind; it never replaces an existing one.
+Knows the results contract and the data package's public face; recomputes metrics with evaluation.py. A bundle is
+written to a temporary folder and renamed, so a failed bundle leaves nothing behind; it never replaces an existing
+one.
 """
 
 from __future__ import annotations
@@ -39,11 +40,9 @@ def _sha256(path: Path) -> str:
 
 def _load_dataset(summary: Any) -> Any:
     """The domain's queries, judgments and exclusions, read with its summary's resolved dataset settings."""
-    from rtriever_eval.data.loading import load_domain
-    from rtriever_eval.settings import DatasetSettings
+    from rtriever_eval.data import evaluated_data
 
-    dataset = DatasetSettings(**summary.config["dataset"])
-    return load_domain(dataset, summary.domain)
+    return evaluated_data(summary.config["dataset"], summary.domain)
 
 
 def _write_judgments(folder: Path, data: Any) -> None:

@@ -218,7 +218,7 @@ def compare(
             ", ".join(mismatched),
         )
     reported_domains = reference_domains(ref)
-    span = AVG_SPANS[str(ref["avg_over"])]
+    span = AVG_SPANS.get(str(ref["avg_over"]), tuple(reported_domains))  # "present": the domains it reports
     rows = []
     for (label, dataset), part in frame.groupby(["label", "dataset"], sort=True):
         values = part.drop_duplicates("domain").set_index("domain")[col].astype(float)
@@ -253,7 +253,9 @@ def comparison_markdown(
     """A compare() table as GitHub Markdown, titled with the reference's source and followed by its note."""
     ref = get_reference(reference, references)
     n_ref = len(reference_domains(ref))
-    span = "the 12 BRIGHT domains" if ref["avg_over"] == "all" else "the 7 StackExchange domains"
+    span = {"all": "the 12 BRIGHT domains", "stackexchange": "the 7 StackExchange domains"}.get(
+        str(ref["avg_over"]), "the domains it reports"
+    )
     lines = [
         f"### {metric} ×100: reproduced vs {reference} ({ref['model']}; {ref['source']})",
         "",

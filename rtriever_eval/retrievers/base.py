@@ -18,6 +18,7 @@ from rtriever_eval.settings import (
     FusionSettings,
     ModelSettings,
     RerankSettings,
+    RunFileSettings,
 )
 from rtriever_eval.stages.inputs import RunContext
 from rtriever_eval.types import DomainData
@@ -66,9 +67,16 @@ def build_retriever(
     cache: CacheSettings | None = None,
     context: RunContext | None = None,
     reranker: Any = None,
+    benchmark: str = "",
+    track: str = "short",
 ) -> Retriever:
-    """The retriever for `model`; later stages (fusion, rerank) read their inputs from `context`."""
+    """The retriever for `model`; later stages (fusion, rerank) read their inputs from `context`; an imported run
+    takes the `benchmark` and `track` (an MTEB predictions file's subset and split follow from them)."""
     cache = cache or CacheSettings()
+    if isinstance(model, RunFileSettings):
+        from rtriever_eval.retrievers.run_file import RunFileRetriever
+
+        return RunFileRetriever(model, benchmark=benchmark, track=track)
     if isinstance(model, BM25Settings):
         from rtriever_eval.retrievers.bm25 import BM25Retriever
 

@@ -1,0 +1,87 @@
+"""BRIGHT's own result files out: per run and domain, ``<domain>_<run>_long_<True|False>/score.json`` (the ranking,
+``{qid: {docid: score}}``, top_k after exclusions) and ``results.json`` (NDCG, MAP, Recall and P at 1, 5, 10, 25,
+50, 100, MRR and the oracle reranker's NDCG over the top 100), as BRIGHT's run.py writes them for its leaderboard.
+
+Reads results through results.py and the judgments through the data package's public face; scores with
+evaluation.py (pytrec_eval). BRIGHT rounds to 5 decimals and averages over the queries its run returned; these
+files keep full precision and trec_eval -c averaging (every judged query), the harness's own numbers.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from rtriever_eval.data.trec import ranked
+from rtriever_eval.errors import InputError
+from rtriever_eval.evaluation import evaluate
+from rtriever_eval.io import write_new_texts
+from rtriever_eval.provenance import safe_component
+from rtriever_eval.results import SUMMARY_FILE, Summary, iter_summary_paths, read_domain_run, read_summary
+from rtriever_eval.types import Qrels, Run
+
+CUTOFFS = (1, 5, 10, 25, 50, 100)
+"""run.py's k_values."""
+ORACLE_DEPTH = 100
+_NAMES = (("NDCG@{k}", "nDCG@{k}"), ("MAP@{k}", "AP@{k}"), ("Recall@{k}", "R@{k}"), ("P@{k}", "P@{k}"))
+
+
+def oracle_run(run: Run, qrels: Qrels, depth: int = ORACLE_DEPTH) -> Run:
+    """BRIGHT's oracle reranker: every document of the run scores its judgment grade when it is in the run's top
+    ``depth`` (trec_eval's order), else 0, so nDCG shows the best order of what the first stage retrieved."""
+    out: Run = {}
+    for qid, scores in run.items():
+        top = {d for d, _ in ranked(scores)[:depth]}
+        judged = qrels.get(qid, {})
+        out[qid] = {d: float(judged.get(d, 0)) if d in top else 0.0 for d in scores}
+    return out
+
+
+def bright_results(run: Run, qrels: Qrels) -> dict[str, float]:
+    """results.json's keys and values: BRIGHT's names, pytrec_eval's measures."""
+    measures = [ours.format(k=k) for _, ours in _NAMES for k in CUTOFFS]
+    values = evaluate(qrels, run, [*measures, "RR"]).summary
+    out = {theirs.format(k=k): values[ours.format(k=k)] for theirs, ours in _NAMES for k in CUTOFFS}
+    out["MRR"] = values["RR"]
+    oracle = evaluate(qrels, oracle_run(run, qrels), [f"nDCG@{k}" for k in CUTOFFS]).summary
+    out.update({f"Oracle NDCG@{k}": oracle[f"nDCG@{k}"] for k in CUTOFFS})
+    return out
+
+
+def _bright_domain(summary: Summary) -> str | None:
+    bench = summary.config.get("dataset", {}).get("benchmark")
+    return summary.domain if bench == "bright" else None
+
+
+def export_bright(root: str | Path, out: str | Path) -> list[Path]:
+    """Write score.json and results.json for every BRIGHT result below ``root`` under ``out``/<run>/; returns them.
+
+    Raises:
+        InputError: a result that is not on BRIGHT (BRIGHT-Pro, BEIR folders, the sample), or a file that exists
+            with other content. Nothing is written when any result is refused.
+    """
+    from rtriever_eval.data import evaluated_data
+    from rtriever_eval.fingerprint import data_sha256
+
+    planned = []
+    for path in iter_summary_paths(root):
+        summary = read_summary(path)
+        if _bright_domain(summary) is None:
+            raise InputError(f"dataset {summary.dataset!r} is not BRIGHT: --bright writes BRIGHT's own files for "
+                             "BRIGHT results only", path=path)  # fmt: skip
+        planned.append((summary, path.parent))
+    if not planned:
+        raise InputError(f"no {SUMMARY_FILE} found below this folder", path=root)
+    files: dict[Path, str] = {}
+    for summary, folder in planned:
+        data = evaluated_data(summary.config["dataset"], summary.domain)
+        if (summary.fingerprint or {}).get("evaluation_sha256") != data_sha256(data, query_texts=False):
+            raise InputError(f"the dataset at {summary.dataset_source} is not what this result was evaluated on",
+                             path=folder / SUMMARY_FILE)  # fmt: skip
+        run = read_domain_run(folder, summary)
+        long = "True" if summary.track == "long" else "False"
+        target = Path(out) / safe_component(summary.run_label) / safe_component(
+            f"{summary.domain}_{summary.run_label}_long_{long}")  # fmt: skip
+        files[target / "score.json"] = json.dumps(run, indent=2) + "\n"
+        files[target / "results.json"] = json.dumps(bright_results(run, data.qrels), indent=2) + "\n"
+    return write_new_texts(files)

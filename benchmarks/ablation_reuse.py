@@ -30,8 +30,8 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
-from rtriever_eval.config import CONF_DIR, register_configs
-from rtriever_eval.pipeline import run_evaluation
+from rtriever_eval.job.pipeline import run_evaluation
+from rtriever_eval.settings.hydra import CONF_DIR, register_configs
 from rtriever_eval.testing import synthetic_words
 
 TEMPLATE = "Instruct: {instruction}\nQuery:"

@@ -47,7 +47,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from rtriever_eval.registry import BRIGHT_DOMAINS, BRIGHT_SHAPE
+from rtriever_eval.settings.registry import BRIGHT_DOMAINS, BRIGHT_SHAPE
 
 FULL_DOCS = sum(s.documents for s in BRIGHT_SHAPE.values())
 FULL_QUERIES = sum(s.queries for s in BRIGHT_SHAPE.values())
@@ -175,7 +175,7 @@ class DomainWatch:
         self._last: Any = None
 
     def install(self) -> None:
-        import rtriever_eval.pipeline as pipeline
+        import rtriever_eval.job.pipeline as pipeline
 
         load_evaluated, evaluate_domain = pipeline.load_evaluated, pipeline.evaluate_domain
 
@@ -205,12 +205,12 @@ class DomainWatch:
 
 def instrument(probe: Probe, max_length: int) -> None:
     """Timers around the functions the dense path calls per domain (patched where the caller looks them up)."""
-    import rtriever_eval.pipeline as pipeline
+    import rtriever_eval.job.pipeline as pipeline
     import rtriever_eval.retrievers.dense as dense
     from rtriever_eval.cache.entry import CacheEntry
-    from rtriever_eval.dedup import Distinct
     from rtriever_eval.encoders.hf import HFEncoder
     from rtriever_eval.encoders.tokenization import Tokenization
+    from rtriever_eval.retrievers.dedup import Distinct
 
     embeddings = dense.DenseRetriever.embeddings
 
@@ -384,7 +384,7 @@ def print_stages(stage_s: dict[str, float], n_docs: int, n_queries: int) -> None
 
 
 def run(args: argparse.Namespace, root: Path) -> None:
-    from rtriever_eval.synthetic import write_bright_copy
+    from rtriever_eval.data.synthetic import write_bright_copy
 
     if args.threads:
         import torch
@@ -415,7 +415,7 @@ def run(args: argparse.Namespace, root: Path) -> None:
 
     tiny = save_tiny_qwen3(root / "tiny_qwen3", eos_postprocessor=True, with_st_modules=False)
 
-    from rtriever_eval.pipeline import run_evaluation
+    from rtriever_eval.job.pipeline import run_evaluation
     from tests.helpers import compose_config
 
     probe = Probe()

@@ -91,7 +91,7 @@ def load_cacm(root: Path = DEFAULT_DATA) -> Cacm:
 def top_hits(scores: np.ndarray, doc_ids: Sequence[str], k: int) -> list[list[tuple[str, float]]]:
     """Top k per row in trec_eval order, keeping only documents that match a term (score > 0), as Lucene."""
     try:
-        from rtriever_eval.search import topk_from_scores
+        from rtriever_eval.retrievers.search import topk_from_scores
     except ImportError:  # the harness's search module is not there: same order with numpy
         tiekey = np.argsort(np.argsort(np.asarray(doc_ids, dtype=object)))
         ranked = []

@@ -18,10 +18,10 @@ import time
 
 import numpy as np
 
+from rtriever_eval.base.types import Document, DomainData, Query
 from rtriever_eval.encoders.hf import EncoderSettings, HFEncoder
 from rtriever_eval.retrievers.dense import DenseRetriever
 from rtriever_eval.testing import minilm_path, synthetic_words
-from rtriever_eval.types import Document, DomainData, Query
 
 
 def main() -> None:

@@ -42,8 +42,8 @@ import numpy as np
 import torch
 from gpu_check import matmul_tflops  # the benchmark folder is on sys.path when a script runs from it
 
+from rtriever_eval.base.errors import ConfigError
 from rtriever_eval.encoders.hf import EncoderSettings, HFEncoder
-from rtriever_eval.errors import ConfigError
 from rtriever_eval.testing import (
     build_random_qwen3,
     copy_qwen3_tokenizer,

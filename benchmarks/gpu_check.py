@@ -124,8 +124,8 @@ def parity(model: Any, tokenizer: Any, docs: list[str], max_length: int, dtype: 
 def duplicate_ties(model: Any, tokenizer: Any, docs: list[str], max_length: int, dtype: DType) -> dict[str, float]:
     """Search a corpus holding every text twice (the copies in reverse order, so in other batches) through the
     dense retriever: the share of (query, text, copy) score pairs that are not bit-identical (must be 0)."""
+    from rtriever_eval.base.types import Document, DomainData, Query
     from rtriever_eval.retrievers.dense import DenseRetriever
-    from rtriever_eval.types import Document, DomainData, Query
 
     settings = {
         "name": "random",

@@ -19,7 +19,7 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
-from rtriever_eval.registry import BRIGHT_DOMAINS
+from rtriever_eval.settings.registry import BRIGHT_DOMAINS
 
 DOMAINS = list(BRIGHT_DOMAINS)
 
@@ -69,8 +69,8 @@ def main() -> None:
 
     from hydra import compose, initialize_config_dir
 
-    from rtriever_eval.config import CONF_DIR, register_configs
-    from rtriever_eval.pipeline import run_evaluation
+    from rtriever_eval.job.pipeline import run_evaluation
+    from rtriever_eval.settings.hydra import CONF_DIR, register_configs
     from rtriever_eval.testing import save_tiny_qwen3
 
     register_configs()

@@ -24,13 +24,13 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from ablation_reuse import make_beir
 
-from rtriever_eval.config import CONF_DIR, register_configs
+from rtriever_eval.settings.hydra import CONF_DIR, register_configs
 
 
 def run(beir: Path, work: Path, name: str, *extra: str) -> tuple[float, bytes]:
     from hydra import compose, initialize_config_dir
 
-    from rtriever_eval.pipeline import run_evaluation
+    from rtriever_eval.job.pipeline import run_evaluation
 
     register_configs()
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):

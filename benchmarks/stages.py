@@ -19,8 +19,8 @@ from pathlib import Path
 
 from hydra import compose, initialize_config_dir
 
-from rtriever_eval.config import CONF_DIR, register_configs
-from rtriever_eval.pipeline import run_evaluation
+from rtriever_eval.job.pipeline import run_evaluation
+from rtriever_eval.settings.hydra import CONF_DIR, register_configs
 from rtriever_eval.testing import save_tiny_cross_encoder, synthetic_words
 
 

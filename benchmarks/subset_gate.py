@@ -21,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from rtriever_eval.synthetic import write_bright_copy
+from rtriever_eval.data.synthetic import write_bright_copy
 
 BIN = Path(sys.executable).parent
 

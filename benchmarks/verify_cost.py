@@ -23,8 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
+from rtriever_eval.base.checksum import digest_file
 from rtriever_eval.cache import CacheKey, EmbeddingCache
-from rtriever_eval.checksum import digest_file
 from rtriever_eval.retrievers.dense import rank_sharded
 
 

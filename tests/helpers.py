@@ -42,7 +42,7 @@ def compose_config(*overrides: str) -> Any:
     """The real `rtriever-eval` config with these overrides, composed in-process (no Hydra job, no subprocess)."""
     from hydra import compose, initialize_config_dir
 
-    from rtriever_eval.config import CONF_DIR, register_configs
+    from rtriever_eval.settings.hydra import CONF_DIR, register_configs
 
     register_configs()
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
@@ -51,7 +51,7 @@ def compose_config(*overrides: str) -> Any:
 
 def evaluate_in_process(*overrides: str) -> Any:
     """`rtriever-eval <overrides>` as a function call: the pipeline on the composed config (single run only)."""
-    from rtriever_eval.pipeline import run_evaluation
+    from rtriever_eval.job.pipeline import run_evaluation
 
     return run_evaluation(compose_config(*overrides))
 

@@ -10,7 +10,7 @@ from transformers.models.qwen3 import modeling_qwen3  # noqa: F401
 
 import rtriever_eval.cli.evaluate
 import rtriever_eval.encoders.hf
-import rtriever_eval.pipeline
+import rtriever_eval.job.pipeline
 import rtriever_eval.retrievers.bm25
 import rtriever_eval.retrievers.dense  # noqa: F401
 

@@ -23,11 +23,11 @@ from typing import Any
 
 import numpy as np
 
-from rtriever_eval.checksum import HashingWriter, matches
-from rtriever_eval.errors import InputError
-from rtriever_eval.faults import checkpoint
-from rtriever_eval.interrupt import waiting
-from rtriever_eval.io import atomic_open, write_json_atomic
+from rtriever_eval.base.checksum import HashingWriter, matches
+from rtriever_eval.base.errors import InputError
+from rtriever_eval.base.faults import checkpoint
+from rtriever_eval.base.interrupt import waiting
+from rtriever_eval.base.io import atomic_open, write_json_atomic
 from rtriever_eval.settings import DEFAULT_SHARD_SIZE
 
 MANIFEST = "manifest.json"

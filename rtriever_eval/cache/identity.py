@@ -16,8 +16,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from rtriever_eval.errors import InputError
-from rtriever_eval.io import write_json_atomic
+from rtriever_eval.base.errors import InputError
+from rtriever_eval.base.io import write_json_atomic
 
 log = logging.getLogger(__name__)
 
@@ -126,7 +126,7 @@ def hub_commit(repo_id: str, revision: str | None) -> str | None:
         from huggingface_hub import constants, try_to_load_from_cache
     except ImportError:  # pragma: no cover - transformers depends on it
         return None
-    from rtriever_eval.hub import prepare_hub_access
+    from rtriever_eval.base.hub import prepare_hub_access
 
     if prepare_hub_access(f"model {repo_id}") and not constants.HF_HUB_OFFLINE:
         try:

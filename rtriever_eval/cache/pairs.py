@@ -19,9 +19,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from rtriever_eval.base.errors import InputError
+from rtriever_eval.base.io import write_json_atomic
 from rtriever_eval.cache.entry import session
-from rtriever_eval.errors import InputError
-from rtriever_eval.io import write_json_atomic
 
 log = logging.getLogger(__name__)
 

@@ -18,6 +18,9 @@ from typing import Any
 
 import numpy as np
 
+from rtriever_eval.base.errors import InputError
+from rtriever_eval.base.interrupt import check as check_interrupt
+from rtriever_eval.base.io import write_json_atomic
 from rtriever_eval.cache.entry import (
     DEFAULT_SHARD_SIZE,
     MANIFEST,
@@ -30,9 +33,6 @@ from rtriever_eval.cache.entry import (
 from rtriever_eval.cache.identity import FingerprintMemo
 from rtriever_eval.cache.keys import FORMAT, CacheKey
 from rtriever_eval.cache.matrix import ShardedMatrix
-from rtriever_eval.errors import InputError
-from rtriever_eval.interrupt import check as check_interrupt
-from rtriever_eval.io import write_json_atomic
 from rtriever_eval.settings import CACHE_DIR_ENV, CACHE_MODES, DEFAULT_CACHE_DIR
 
 log = logging.getLogger(__name__)

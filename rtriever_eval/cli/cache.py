@@ -14,9 +14,9 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from rtriever_eval.base.errors import InputError
 from rtriever_eval.cache import CacheEntry, DamagedShard, EmbeddingCache, default_cache_dir, remove_entry
 from rtriever_eval.cli.common import fail
-from rtriever_eval.errors import InputError
 
 
 def _size(n: float) -> str:

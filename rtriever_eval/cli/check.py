@@ -10,8 +10,9 @@ import logging
 import math
 from pathlib import Path
 
+from rtriever_eval.base.errors import InputError
 from rtriever_eval.cli.common import fail
-from rtriever_eval.errors import InputError
+from rtriever_eval.job.results import SUMMARY_FILE
 from rtriever_eval.reporting.regression import (
     DEFAULT_METRIC,
     EXIT_REGRESSED,
@@ -26,7 +27,6 @@ from rtriever_eval.reporting.regression import (
     load_side,
     match_runs,
 )
-from rtriever_eval.results import SUMMARY_FILE
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -78,7 +78,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _write_baseline(args: argparse.Namespace, metric: str) -> None:
-    from rtriever_eval.io import write_json_atomic
+    from rtriever_eval.base.io import write_json_atomic
 
     if args.current is not None:
         fail("--write-baseline takes one results folder (BASELINE); leave CURRENT out")

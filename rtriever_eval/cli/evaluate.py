@@ -18,10 +18,10 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from rtriever_eval import interrupt
+from rtriever_eval.base import interrupt
+from rtriever_eval.base.errors import InputError
 from rtriever_eval.cli.common import fail
-from rtriever_eval.config import CONF_DIR, register_configs
-from rtriever_eval.errors import InputError
+from rtriever_eval.settings.hydra import CONF_DIR, register_configs
 
 log = logging.getLogger("rtriever_eval")
 
@@ -29,8 +29,8 @@ register_configs()
 
 
 def _print_report(results_dir: str | Path, experiment: str) -> None:
+    from rtriever_eval.job.results import experiment_folder
     from rtriever_eval.reporting.tables import build_reports
-    from rtriever_eval.results import experiment_folder
 
     folder = experiment_folder(results_dir, experiment)
     try:
@@ -60,8 +60,8 @@ class ReportCallback(Callback):
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="evaluate")
 def _app(cfg: DictConfig) -> None:
-    from rtriever_eval.config import to_settings
-    from rtriever_eval.pipeline import run_encoding, run_evaluation
+    from rtriever_eval.job.pipeline import run_encoding, run_evaluation
+    from rtriever_eval.settings.hydra import to_settings
 
     stage = "all"
     try:

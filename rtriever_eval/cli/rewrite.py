@@ -9,17 +9,17 @@ from __future__ import annotations
 import hydra
 from omegaconf import DictConfig
 
+from rtriever_eval.base.errors import InputError
 from rtriever_eval.cli.common import fail
-from rtriever_eval.config import CONF_DIR, register_configs
-from rtriever_eval.errors import InputError
+from rtriever_eval.settings.hydra import CONF_DIR, register_configs
 
 register_configs()
 
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="evaluate")
 def _app(cfg: DictConfig) -> None:
-    from rtriever_eval.config import to_settings
-    from rtriever_eval.pipeline import run_rewrite
+    from rtriever_eval.job.pipeline import run_rewrite
+    from rtriever_eval.settings.hydra import to_settings
 
     try:
         settings = to_settings(cfg)

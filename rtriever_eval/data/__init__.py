@@ -1,6 +1,6 @@
 """Loaders and writers for datasets, runs and relevance judgments.
 
-Each module reads one format into the plain types of rtriever_eval.types; none of them scores or searches. Readers
+Each module reads one format into the plain types of rtriever_eval.base.types; none of them scores or searches. Readers
 of results (reports, exports, bundles) reach the data through ``evaluated_data`` alone, never a loader.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from rtriever_eval.types import DomainData
+from rtriever_eval.base.types import DomainData
 
 
 def evaluated_data(dataset_config: Mapping[str, Any], domain: str) -> DomainData:

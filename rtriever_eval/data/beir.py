@@ -8,10 +8,10 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from rtriever_eval.base.errors import ConfigError, InputError
+from rtriever_eval.base.trec import read_qrels_tsv
+from rtriever_eval.base.types import Document, DomainData, Query
 from rtriever_eval.data.records import get_text, get_unique_id, iter_jsonl
-from rtriever_eval.data.trec import read_qrels_tsv
-from rtriever_eval.errors import ConfigError, InputError
-from rtriever_eval.types import Document, DomainData, Query
 
 log = logging.getLogger(__name__)
 

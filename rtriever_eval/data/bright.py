@@ -11,9 +11,9 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from rtriever_eval.base.errors import ConfigError, InputError
+from rtriever_eval.base.types import Document, DomainData, Query
 from rtriever_eval.data.records import get_id_list, get_text, get_unique_id, iter_rows
-from rtriever_eval.errors import ConfigError, InputError
-from rtriever_eval.types import Document, DomainData, Query
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +53,7 @@ def local_rows(root: Path, config: str, domain: str) -> tuple[Path, Rows]:
 def hub_rows(hub_id: str, config: str, domain: str, revision: str | None) -> tuple[Path, Rows]:
     import datasets
 
-    from rtriever_eval.hub import prepare_hub_access
+    from rtriever_eval.base.hub import prepare_hub_access
 
     prepare_hub_access(f"dataset {hub_id}")
     label = Path(f"hub:{hub_id}@{revision or 'main'}/{config}/{domain}")

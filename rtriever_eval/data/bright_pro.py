@@ -47,10 +47,10 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from rtriever_eval.base.errors import ConfigError, InputError
+from rtriever_eval.base.types import Aspect, AspectAnnotations, DomainData, Query
 from rtriever_eval.data.bright import Rows, find_split_file, hub_rows, read_documents, read_examples
 from rtriever_eval.data.records import get_id, get_id_list, get_text, iter_rows
-from rtriever_eval.errors import ConfigError, InputError
-from rtriever_eval.types import Aspect, AspectAnnotations, DomainData, Query
 
 log = logging.getLogger(__name__)
 

@@ -9,15 +9,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from rtriever_eval.base.errors import ConfigError
+from rtriever_eval.base.types import DomainData
 from rtriever_eval.data.beir import load_beir_domain
 from rtriever_eval.data.bright import find_split_file, load_bright_domain
 from rtriever_eval.data.bright_pro import CONFIGS as PRO_CONFIGS
 from rtriever_eval.data.bright_pro import find_pro_file, load_bright_pro_domain
 from rtriever_eval.data.query_file import apply_query_file
-from rtriever_eval.errors import ConfigError
-from rtriever_eval.registry import benchmark
 from rtriever_eval.settings import DatasetSettings
-from rtriever_eval.types import DomainData
+from rtriever_eval.settings.registry import benchmark
 
 
 def load_domain(

@@ -10,10 +10,10 @@ import dataclasses
 import hashlib
 from pathlib import Path
 
+from rtriever_eval.base.errors import InputError
+from rtriever_eval.base.io import file_lock
+from rtriever_eval.base.types import DomainData
 from rtriever_eval.data.records import get_id, get_text, iter_jsonl
-from rtriever_eval.errors import InputError
-from rtriever_eval.io import file_lock
-from rtriever_eval.types import DomainData
 
 ID_FIELDS = ("query_id", "id")
 TEXT_FIELDS = ("text", "query")

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rtriever_eval.data.trec import read_run
-from rtriever_eval.errors import InputError
-from rtriever_eval.types import Run
+from rtriever_eval.base.errors import InputError
+from rtriever_eval.base.trec import read_run
+from rtriever_eval.base.types import Run
 
 FORMATS = ("trec", "json", "bright", "mteb")
 MTEB_META = "mteb_model_meta"

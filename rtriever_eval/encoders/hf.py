@@ -22,6 +22,8 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
+from rtriever_eval.base.errors import ConfigError
+from rtriever_eval.base.interrupt import check as check_interrupt
 from rtriever_eval.encoders import packing
 from rtriever_eval.encoders.batching import TokenizedBatch, iter_batches, plan_batches
 from rtriever_eval.encoders.kernels import (
@@ -35,8 +37,6 @@ from rtriever_eval.encoders.kernels import (
 )
 from rtriever_eval.encoders.pooling import PACKED_POOLERS, POOLERS, l2_normalize
 from rtriever_eval.encoders.tokenization import TokenIds, Tokenization
-from rtriever_eval.errors import ConfigError
-from rtriever_eval.interrupt import check as check_interrupt
 from rtriever_eval.settings import DenseSettings as EncoderSettings
 
 logger = logging.getLogger(__name__)
@@ -100,7 +100,7 @@ class HFEncoder:
 
             local = Path(self.settings.path).is_dir()
             if not local:
-                from rtriever_eval.hub import prepare_hub_access
+                from rtriever_eval.base.hub import prepare_hub_access
 
                 prepare_hub_access(f"model {self.settings.path}")
             try:
@@ -343,7 +343,7 @@ class HFEncoder:
     def _model_class(self) -> type[Any] | None:
         """The class the model will load as (read from its config, no weights), for the packing choice."""
         if not Path(self.settings.path).is_dir():
-            from rtriever_eval.hub import prepare_hub_access
+            from rtriever_eval.base.hub import prepare_hub_access
 
             prepare_hub_access(f"the config of {self.settings.path}")
         try:

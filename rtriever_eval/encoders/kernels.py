@@ -273,7 +273,7 @@ def choose_packing(
             why = f"attn_implementation={attention} has no packed path"
     if requested == "auto":
         return attention, PADDED, f"packing=auto, padded: {why}"
-    from rtriever_eval.errors import ConfigError
+    from rtriever_eval.base.errors import ConfigError
 
     raise ConfigError(
         f"model.packing=on, but packed batches cannot run here: {why}; set model.packing=auto or off",

@@ -13,7 +13,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from rtriever_eval.errors import ConfigError
+from rtriever_eval.base.errors import ConfigError
 
 log = logging.getLogger(__name__)
 

@@ -13,9 +13,9 @@ from typing import Any
 
 import numpy as np
 
+from rtriever_eval.base.errors import ConfigError
 from rtriever_eval.encoders.hf import TORCH_DTYPES, EncoderSettings
 from rtriever_eval.encoders.kernels import choose_kernels, resolve_device
-from rtriever_eval.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 

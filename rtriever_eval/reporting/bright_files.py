@@ -12,13 +12,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from rtriever_eval.data.trec import ranked
-from rtriever_eval.errors import InputError
-from rtriever_eval.evaluation import evaluate
-from rtriever_eval.io import write_new_texts
-from rtriever_eval.provenance import safe_component
-from rtriever_eval.results import SUMMARY_FILE, Summary, iter_summary_paths, read_domain_run, read_summary
-from rtriever_eval.types import Qrels, Run
+from rtriever_eval.base.errors import InputError
+from rtriever_eval.base.io import write_new_texts
+from rtriever_eval.base.provenance import safe_component
+from rtriever_eval.base.trec import ranked
+from rtriever_eval.base.types import Qrels, Run
+from rtriever_eval.job.results import SUMMARY_FILE, Summary, iter_summary_paths, read_domain_run, read_summary
+from rtriever_eval.metrics.trec_measures import evaluate
 
 CUTOFFS = (1, 5, 10, 25, 50, 100)
 """run.py's k_values."""
@@ -61,7 +61,7 @@ def export_bright(root: str | Path, out: str | Path) -> list[Path]:
             with other content. Nothing is written when any result is refused.
     """
     from rtriever_eval.data import evaluated_data
-    from rtriever_eval.fingerprint import data_sha256
+    from rtriever_eval.job.fingerprint import data_sha256
 
     planned = []
     for path in iter_summary_paths(root):

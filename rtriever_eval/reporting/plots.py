@@ -17,11 +17,11 @@ from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from rtriever_eval.errors import InputError
-from rtriever_eval.provenance import safe_component
+from rtriever_eval.base.errors import InputError
+from rtriever_eval.base.provenance import safe_component
+from rtriever_eval.job.results import run_labels
 from rtriever_eval.reporting.render import metric_slug, table_metric
 from rtriever_eval.reporting.tables import AVG, comparison_table
-from rtriever_eval.results import run_labels
 
 log = logging.getLogger(__name__)
 
@@ -224,7 +224,7 @@ def recall_curves(
 
 
 def _save(fig: Figure, path_stem: Path) -> list[Path]:
-    from rtriever_eval.io import atomic_open
+    from rtriever_eval.base.io import atomic_open
 
     out = []
     for fmt, meta in (("png", {"Software": None}), ("pdf", {"CreationDate": None, "Producer": None})):

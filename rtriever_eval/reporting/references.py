@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from rtriever_eval.errors import InputError
-from rtriever_eval.io import write_text_atomic
-from rtriever_eval.registry import BRIGHT_DOMAINS, STACKEXCHANGE
+from rtriever_eval.base.errors import InputError
+from rtriever_eval.base.io import write_text_atomic
+from rtriever_eval.settings.registry import BRIGHT_DOMAINS, STACKEXCHANGE
 
 log = logging.getLogger(__name__)
 
@@ -187,7 +187,7 @@ def compare(
         beyond_tolerance. A run's avg is its mean over the domains the reference's average spans, and NaN
         (never flagged) when the run lacks any of them; domains the run lacks are left out.
     """
-    from rtriever_eval.results import run_labels
+    from rtriever_eval.job.results import run_labels
 
     if tolerance < 0 or math.isnan(tolerance):
         raise InputError(f"tolerance must be >= 0, not {tolerance}", field="tolerance")
@@ -290,7 +290,7 @@ def write_comparison(
     markdown: str,
 ) -> list[Path]:
     """compare_<reference>.md (the given Markdown) and compare_<reference>.csv (full precision)."""
-    from rtriever_eval.provenance import safe_component
+    from rtriever_eval.base.provenance import safe_component
 
     out = Path(out_dir)
     stem = f"compare_{safe_component(reference)}"

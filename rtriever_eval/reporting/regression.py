@@ -19,10 +19,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from rtriever_eval.errors import InputError
-from rtriever_eval.registry import display_order, headline_of
+from rtriever_eval.base.errors import InputError
+from rtriever_eval.job.results import SUMMARY_FILE, collect_summaries, load_per_query, run_labels
 from rtriever_eval.reporting.significance import compare_domains
-from rtriever_eval.results import SUMMARY_FILE, collect_summaries, load_per_query, run_labels
+from rtriever_eval.settings.registry import display_order, headline_of
 
 BASELINE_FORMAT = "rtriever-check-baseline"
 BASELINE_VERSION = 1
@@ -204,7 +204,7 @@ def load_side(path_text: str, metric: str) -> Side:
 
 def baseline_payload(side: Side, metric: str, source: str) -> dict[str, Any]:
     """The baseline file's content: metadata, then per (run, dataset, domain) the mean and per-query values."""
-    from rtriever_eval.provenance import git_state
+    from rtriever_eval.base.provenance import git_state
 
     entries = []
     for key in sorted(side.entries):

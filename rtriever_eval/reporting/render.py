@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from rtriever_eval.io import write_text_atomic
-from rtriever_eval.registry import headline_of
+from rtriever_eval.base.io import write_text_atomic
+from rtriever_eval.settings.registry import headline_of
 
 BETTER, WORSE = "better", "worse"
 MARKS_MD = {BETTER: "†", WORSE: "‡"}

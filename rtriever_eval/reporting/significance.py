@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from rtriever_eval.errors import InputError
+from rtriever_eval.base.errors import InputError
 
 __all__ = [
     "DEFAULT_N_PERMUTATIONS",

@@ -8,9 +8,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Protocol, runtime_checkable
 
-from rtriever_eval.errors import ConfigError
-from rtriever_eval.prompts import Prompts
-from rtriever_eval.search import SearchOutcome
+from rtriever_eval.base.errors import ConfigError
+from rtriever_eval.base.types import DomainData
+from rtriever_eval.prompts.resolve import Prompts
+from rtriever_eval.retrievers.search import SearchOutcome
 from rtriever_eval.settings import (
     BM25Settings,
     CacheSettings,
@@ -21,7 +22,6 @@ from rtriever_eval.settings import (
     RunFileSettings,
 )
 from rtriever_eval.stages.inputs import RunContext
-from rtriever_eval.types import DomainData
 
 
 class Retriever(Protocol):
@@ -92,8 +92,8 @@ def build_retriever(
 
         return FusionRetriever(model, context)
     if isinstance(model, RerankSettings):
-        from rtriever_eval.rerankers.base import build_reranker
         from rtriever_eval.stages.rerank import RerankRetriever
+        from rtriever_eval.stages.rerankers.base import build_reranker
 
         if reranker is None:
             raise ConfigError("model=rerank needs reranker=<name>", field="reranker")

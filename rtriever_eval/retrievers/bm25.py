@@ -10,11 +10,11 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from rtriever_eval.prompts import Prompts
+from rtriever_eval.base.types import DomainData
+from rtriever_eval.prompts.resolve import Prompts
 from rtriever_eval.retrievers.bm25_scoring import BrightBM25, LuceneBM25
-from rtriever_eval.search import SearchOutcome, exact_topk
+from rtriever_eval.retrievers.search import SearchOutcome, exact_topk
 from rtriever_eval.settings import BM25Settings
-from rtriever_eval.types import DomainData
 
 
 class BM25Retriever:

@@ -14,6 +14,9 @@ from typing import Any
 
 import numpy as np
 
+from rtriever_eval.base.errors import ConfigError, InputError
+from rtriever_eval.base.faults import checkpoint
+from rtriever_eval.base.types import DomainData
 from rtriever_eval.cache import (
     DEFAULT_SHARD_SIZE,
     CacheKey,
@@ -25,15 +28,12 @@ from rtriever_eval.cache import (
     model_identity,
     texts_fingerprint,
 )
-from rtriever_eval.chunking import Chunks
-from rtriever_eval.dedup import Distinct, group_by_row
 from rtriever_eval.encoders.base import Encoder
-from rtriever_eval.errors import ConfigError, InputError
-from rtriever_eval.faults import checkpoint
-from rtriever_eval.prompts import Prompts
-from rtriever_eval.search import NonFiniteScores, Ranked, SearchOutcome, topk_over_blocks
+from rtriever_eval.prompts.resolve import Prompts
+from rtriever_eval.retrievers.chunking import Chunks
+from rtriever_eval.retrievers.dedup import Distinct, group_by_row
+from rtriever_eval.retrievers.search import NonFiniteScores, Ranked, SearchOutcome, topk_over_blocks
 from rtriever_eval.settings import DenseSettings
-from rtriever_eval.types import DomainData
 
 log = logging.getLogger(__name__)
 
@@ -221,7 +221,7 @@ class DenseRetriever:
         """The corpus cut into token windows (model.long_documents=chunk_max); computed once per domain."""
         if self._chunks is not None and self._chunks[0] is data.documents:
             return self._chunks[1]
-        from rtriever_eval.chunking import chunk_documents, tokenizer_offsets, window_budget
+        from rtriever_eval.retrievers.chunking import chunk_documents, tokenizer_offsets, window_budget
 
         st = self.settings
         tokenizer = self.encoder.tokenizer  # type: ignore[attr-defined]
@@ -359,7 +359,7 @@ class DenseRetriever:
               query_rows: Distinct, doc_ids: list[str], excluded: list[frozenset[str]],
               k: int) -> list[Ranked]:  # fmt: skip
         if self.chunked:
-            from rtriever_eval.chunking import rank_chunked
+            from rtriever_eval.retrievers.chunking import rank_chunked
 
             return rank_chunked(
                 queries.to_array(),

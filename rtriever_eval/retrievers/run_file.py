@@ -15,14 +15,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from rtriever_eval.base.errors import ConfigError, InputError
+from rtriever_eval.base.trec import ranked
+from rtriever_eval.base.types import DomainData
 from rtriever_eval.data.run_files import ImportedRun, detect_format, line_of, read_run_file
-from rtriever_eval.data.trec import ranked
-from rtriever_eval.errors import ConfigError, InputError
-from rtriever_eval.prompts import Prompts
-from rtriever_eval.registry import mteb_task
-from rtriever_eval.search import SearchOutcome
+from rtriever_eval.prompts.resolve import Prompts
+from rtriever_eval.retrievers.search import SearchOutcome
 from rtriever_eval.settings import RunFileSettings
-from rtriever_eval.types import DomainData
+from rtriever_eval.settings.registry import mteb_task
 
 log = logging.getLogger(__name__)
 TEMPLATE = "{domain}"

@@ -12,12 +12,12 @@ from typing import Any
 
 import numpy as np
 
-from rtriever_eval.data.trec import ranked
-from rtriever_eval.prompts import Prompts
-from rtriever_eval.search import Ranked, SearchOutcome
+from rtriever_eval.base.trec import ranked
+from rtriever_eval.base.types import DomainData
+from rtriever_eval.prompts.resolve import Prompts
+from rtriever_eval.retrievers.search import Ranked, SearchOutcome
 from rtriever_eval.settings import FusionSettings
 from rtriever_eval.stages.inputs import RunContext, input_digest, input_ranking, input_summary
-from rtriever_eval.types import DomainData
 
 
 def normalise(scores: Sequence[float], method: str) -> np.ndarray:

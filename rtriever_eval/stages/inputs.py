@@ -9,11 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from rtriever_eval.errors import ConfigError
-from rtriever_eval.fingerprint import data_sha256
-from rtriever_eval.results import SUMMARY_FILE, Summary, domain_folder, read_domain_run, read_summary
-from rtriever_eval.search import Ranked
-from rtriever_eval.types import DomainData
+from rtriever_eval.base.errors import ConfigError
+from rtriever_eval.base.types import DomainData
+from rtriever_eval.job.fingerprint import data_sha256
+from rtriever_eval.job.results import SUMMARY_FILE, Summary, domain_folder, read_domain_run, read_summary
+from rtriever_eval.retrievers.search import Ranked
 
 
 @dataclass(frozen=True)
@@ -72,7 +72,7 @@ def input_ranking(
             path=folder,
             field="model",
         )
-    from rtriever_eval.data.trec import ranked
+    from rtriever_eval.base.trec import ranked
 
     run_map = read_domain_run(folder, summary)
     return {q.id: ranked(run_map.get(q.id, {}))[:depth] for q in data.queries}

@@ -11,14 +11,14 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from rtriever_eval.data.trec import ranked
-from rtriever_eval.prompts import Prompts
-from rtriever_eval.rerankers.base import Reranker
-from rtriever_eval.search import Ranked, SearchOutcome
+from rtriever_eval.base.trec import ranked
+from rtriever_eval.base.types import DomainData
+from rtriever_eval.prompts.resolve import Prompts
+from rtriever_eval.retrievers.search import Ranked, SearchOutcome
 from rtriever_eval.settings import RerankSettings
 from rtriever_eval.stages.fusion import normalise
 from rtriever_eval.stages.inputs import RunContext, input_digest, input_ranking, input_summary
-from rtriever_eval.types import DomainData
+from rtriever_eval.stages.rerankers.base import Reranker
 
 
 def interpolate(head: Ranked, reranked: Mapping[str, float], alpha: float, normalization: str) -> dict[str, float]:

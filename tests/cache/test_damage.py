@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from rtriever_eval.errors import InputError
+from rtriever_eval.base.errors import InputError
 from rtriever_eval.testing import save_tiny_cross_encoder
 from tests.helpers import evaluate_in_process, run_eval_child
 

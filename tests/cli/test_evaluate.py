@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from rtriever_eval.data.trec import read_run
-from rtriever_eval.evaluation import evaluate
+from rtriever_eval.base.trec import read_run
+from rtriever_eval.metrics.trec_measures import evaluate
 from rtriever_eval.settings import DatasetSettings
 from tests.conftest import Quickstart
 from tests.helpers import ChildRun, evaluate_in_process, run_eval_child

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from rtriever_eval.base.errors import InputError
 from rtriever_eval.data.beir import load_beir_domain
-from rtriever_eval.errors import InputError
 
 
 def _make(root: Path, corpus: list[dict], queries: list[dict], qrels: str) -> Path:

@@ -11,9 +11,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from rtriever_eval.base.errors import ConfigError, InputError
 from rtriever_eval.data.bright import load_bright_domain
-from rtriever_eval.errors import ConfigError, InputError
-from rtriever_eval.registry import BENCHMARKS, BRIGHT_DOMAINS, select_domains
+from rtriever_eval.settings.registry import BENCHMARKS, BRIGHT_DOMAINS, select_domains
 from tests.helpers import shared_data
 
 COUNTS = {  # from ../shared/data/README.md
@@ -246,7 +246,7 @@ def test_unreachable_hub_fails_within_seconds_with_a_local_copy_hint(monkeypatch
     """Offline variables unset, the endpoint refuses connections: the load fails fast, pointing at dataset.path."""
     import time
 
-    from rtriever_eval import hub
+    from rtriever_eval.base import hub
 
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.delenv("HF_DATASETS_OFFLINE", raising=False)

@@ -12,16 +12,16 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from rtriever_eval.aspect_metrics import DEFAULT_ASPECT_MEASURES, evaluate_aspects
-from rtriever_eval.config import PACKAGE_DIR
+from rtriever_eval.base.errors import ConfigError, InputError
+from rtriever_eval.base.trec import read_run
 from rtriever_eval.data import bright_pro
 from rtriever_eval.data.bright_pro import load_bright_pro_domain
 from rtriever_eval.data.loading import load_domain
-from rtriever_eval.data.trec import read_run
-from rtriever_eval.errors import ConfigError, InputError
-from rtriever_eval.evaluation import evaluate
-from rtriever_eval.registry import BENCHMARKS, STACKEXCHANGE
+from rtriever_eval.metrics.aspects import DEFAULT_ASPECT_MEASURES, evaluate_aspects
+from rtriever_eval.metrics.trec_measures import evaluate
 from rtriever_eval.settings import DatasetSettings
+from rtriever_eval.settings.hydra import PACKAGE_DIR
+from rtriever_eval.settings.registry import BENCHMARKS, STACKEXCHANGE
 from tests.helpers import ChildRun, run_eval_child
 
 FIXTURE = PACKAGE_DIR / "data" / "sample_pro"
@@ -109,7 +109,7 @@ def test_dispatch_lists_the_seven_stackexchange_domains() -> None:
 def test_config_composes_with_null_revision_and_aspect_metrics() -> None:
     from hydra import compose, initialize_config_dir
 
-    from rtriever_eval.config import CONF_DIR, register_configs
+    from rtriever_eval.settings.hydra import CONF_DIR, register_configs
 
     register_configs()
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):

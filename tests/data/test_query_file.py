@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from rtriever_eval.config import PACKAGE_DIR
+from rtriever_eval.base.errors import InputError
 from rtriever_eval.data.loading import load_domain
 from rtriever_eval.data.query_file import file_sha256
-from rtriever_eval.errors import InputError
 from rtriever_eval.settings import DatasetSettings
+from rtriever_eval.settings.hydra import PACKAGE_DIR
 
 SAMPLE = DatasetSettings("sample", "sample", path=str(PACKAGE_DIR / "data" / "sample"))
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from rtriever_eval.base.errors import InputError
 from rtriever_eval.data.run_files import detect_format, line_of, read_run_file
-from rtriever_eval.errors import InputError
 
 RUN = {"q1": {"d1": 2.5, "d2": 1.0}, "q2": {"d3": 0.25}}
 

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 import torch
 
+from rtriever_eval.base.errors import ConfigError
 from rtriever_eval.encoders import Encoder, EncoderSettings, HFEncoder
 from rtriever_eval.encoders.hf import plan_batches
-from rtriever_eval.errors import ConfigError
 from rtriever_eval.testing import BIOLOGY_QUERY_PROMPT, QWEN_EOS_TOKEN_ID, synthetic_words
 
 MakeEncoder = Callable[..., HFEncoder]

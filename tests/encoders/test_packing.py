@@ -13,12 +13,12 @@ import numpy as np
 import pytest
 import torch
 
+from rtriever_eval.base.errors import ConfigError
 from rtriever_eval.encoders import packing
 from rtriever_eval.encoders.hf import EncoderSettings, HFEncoder
 from rtriever_eval.encoders.kernels import choose_kernels, choose_packing
 from rtriever_eval.encoders.pooling import PACKED_POOLERS, POOLERS
 from rtriever_eval.encoders.tokenization import TokenIds
-from rtriever_eval.errors import ConfigError
 from rtriever_eval.testing import minilm_path, synthetic_words
 
 ATOL = 1e-5

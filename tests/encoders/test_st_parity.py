@@ -12,8 +12,8 @@ from typing import Any
 import numpy as np
 import pytest
 
+from rtriever_eval.base.errors import ConfigError
 from rtriever_eval.encoders import EncoderSettings, HFEncoder
-from rtriever_eval.errors import ConfigError
 from rtriever_eval.testing import BIOLOGY_QUERY_PROMPT, minilm_path, synthetic_words
 
 st = pytest.importorskip("sentence_transformers")

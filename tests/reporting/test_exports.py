@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from rtriever_eval.base.trec import ranked, read_run
 from rtriever_eval.cli.report import main as report_main
-from rtriever_eval.config import PACKAGE_DIR
-from rtriever_eval.data.trec import ranked, read_run
-from rtriever_eval.registry import MTEB_TASKS
+from rtriever_eval.settings.hydra import PACKAGE_DIR
+from rtriever_eval.settings.registry import MTEB_TASKS
 from tests.conftest import Quickstart
 from tests.helpers import call_main, evaluate_in_process
 

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from rtriever_eval.errors import InputError
+from rtriever_eval.base.errors import InputError
 from rtriever_eval.reporting.significance import (
     align_pairs,
     bootstrap_ci,

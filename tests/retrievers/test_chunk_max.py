@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from rtriever_eval.config import PACKAGE_DIR
+from rtriever_eval.settings.hydra import PACKAGE_DIR
 from tests.helpers import evaluate_in_process, run_eval_child
 
 SAMPLE = PACKAGE_DIR / "data" / "sample"

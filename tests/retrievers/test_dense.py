@@ -12,13 +12,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rtriever_eval.config import PACKAGE_DIR
+from rtriever_eval.base.trec import read_run
 from rtriever_eval.data.loading import load_domain
-from rtriever_eval.data.trec import read_run
 from rtriever_eval.encoders.hf import EncoderSettings, HFEncoder
-from rtriever_eval.prompts import Prompts
+from rtriever_eval.prompts.resolve import Prompts
 from rtriever_eval.retrievers.dense import DenseRetriever
 from rtriever_eval.settings import DatasetSettings, DenseSettings
+from rtriever_eval.settings.hydra import PACKAGE_DIR
 from rtriever_eval.testing import save_tiny_qwen3
 from tests.cache.fakes import snapshot
 from tests.helpers import evaluate_in_process

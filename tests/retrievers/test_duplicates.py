@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from rtriever_eval.config import PACKAGE_DIR
+from rtriever_eval.base.types import Document, DomainData
 from rtriever_eval.data.loading import load_domain
-from rtriever_eval.prompts import Prompts
+from rtriever_eval.prompts.resolve import Prompts
 from rtriever_eval.retrievers.base import build_retriever
 from rtriever_eval.settings import BM25Settings, CacheSettings, DatasetSettings, DenseSettings, ModelSettings
+from rtriever_eval.settings.hydra import PACKAGE_DIR
 from rtriever_eval.testing import minilm_path
-from rtriever_eval.types import Document, DomainData
 
 SAMPLE = DatasetSettings("sample", "sample", path=str(PACKAGE_DIR / "data" / "sample"))
 

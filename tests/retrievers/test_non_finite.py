@@ -11,13 +11,13 @@ from typing import Any
 import numpy as np
 import pytest
 
+from rtriever_eval.base.errors import InputError
 from rtriever_eval.cache import EmbeddingCache
-from rtriever_eval.config import PACKAGE_DIR
 from rtriever_eval.data.loading import load_domain
-from rtriever_eval.errors import InputError
-from rtriever_eval.prompts import Prompts
+from rtriever_eval.prompts.resolve import Prompts
 from rtriever_eval.retrievers.dense import DenseRetriever
 from rtriever_eval.settings import DatasetSettings, DenseSettings
+from rtriever_eval.settings.hydra import PACKAGE_DIR
 from rtriever_eval.testing import save_tiny_qwen3
 from tests.helpers import evaluate_in_process
 
@@ -86,7 +86,7 @@ def test_a_poisoned_query_names_its_id_and_leaves_the_query_entry_empty(tmp_path
 
 def test_a_nan_met_at_search_time_is_a_message_not_a_traceback(tmp_path: Path) -> None:
     """Vectors cached before this harness checked them (written here by hand, checksum and all) hold a NaN."""
-    from rtriever_eval.checksum import digest_bytes
+    from rtriever_eval.base.checksum import digest_bytes
     from rtriever_eval.testing import minilm_path
 
     settings = DenseSettings(name="minilm", path=str(minilm_path()), pooling="mean", padding_side="right",

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import pytrec_eval
 
-from rtriever_eval.errors import ConfigError, InputError
+from rtriever_eval.base.errors import ConfigError, InputError
 from tests.helpers import call_main, evaluate_in_process, run_eval_child, shared_data
 
 PUBLISHED = {"biology": 43.6, "leetcode": 31.5, "pony": 19.6, "theoremqa_theorems": 35.7}
@@ -109,7 +109,7 @@ def _import(root: Path, path: str, run: str, *extra: str) -> Any:
 @pytest.mark.parametrize("fmt", ["trec", "json", "mteb"])
 def test_a_harness_run_written_out_and_read_back_is_byte_identical(sample_runs: Path, tmp_path: Path,
                                                                    fmt: str) -> None:  # fmt: skip
-    from rtriever_eval.data.trec import read_run
+    from rtriever_eval.base.trec import read_run
 
     source = sample_runs / "r" / "default" / "minilm" / "sample"
     for folder in source.iterdir():

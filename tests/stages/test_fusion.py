@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from rtriever_eval.config import PACKAGE_DIR
+from rtriever_eval.base.errors import ConfigError
+from rtriever_eval.base.trec import ranked, read_run
 from rtriever_eval.data.loading import load_domain
-from rtriever_eval.data.trec import ranked, read_run
-from rtriever_eval.errors import ConfigError
 from rtriever_eval.settings import DatasetSettings, FusionSettings
+from rtriever_eval.settings.hydra import PACKAGE_DIR
 from rtriever_eval.stages.fusion import fuse, normalise
 from tests.helpers import evaluate_in_process
 

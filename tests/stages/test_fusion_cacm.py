@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from rtriever_eval.data.trec import read_run
+from rtriever_eval.base.trec import read_run
 from tests.helpers import evaluate_in_process, load_benchmark, shared_data
 from tests.stages.test_fusion import _rrf_from_files
 

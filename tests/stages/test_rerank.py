@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 import torch
 
+from rtriever_eval.base.trec import ranked, read_run
 from rtriever_eval.data.loading import load_domain
-from rtriever_eval.data.trec import ranked, read_run
-from rtriever_eval.rerankers.cross_encoder import CrossEncoderReranker
-from rtriever_eval.rerankers.llm import LLMReranker
 from rtriever_eval.settings import DatasetSettings
+from rtriever_eval.stages.rerankers.cross_encoder import CrossEncoderReranker
+from rtriever_eval.stages.rerankers.llm import LLMReranker
 from rtriever_eval.testing import minilm_path, save_tiny_cross_encoder, save_tiny_qwen3_lm
 from tests.helpers import evaluate_in_process
 

@@ -193,8 +193,8 @@ class DomainWatch:
             self._last = weakref.ref(data)
             return data
 
-        def watched_evaluate(plan: Any, data: Any, out_dir: Path, fingerprint: Any) -> Any:
-            summary = evaluate_domain(plan, data, out_dir, fingerprint)
+        def watched_evaluate(plan: Any, data: Any, out_dir: Path, fingerprint: Any, *rest: Any) -> Any:
+            summary = evaluate_domain(plan, data, out_dir, fingerprint, *rest)
             self.wall[data.name] = time.perf_counter() - self.started[data.name]
             self.rss_peak[data.name] = self.sampler.peak()
             return summary
@@ -206,6 +206,7 @@ class DomainWatch:
 def instrument(probe: Probe, max_length: int) -> None:
     """Timers around the functions the dense path calls per domain (patched where the caller looks them up)."""
     import rtriever_eval.job.pipeline as pipeline
+    import rtriever_eval.job.plan as plan
     import rtriever_eval.retrievers.dense as dense
     from rtriever_eval.cache.entry import CacheEntry
     from rtriever_eval.encoders.hf import HFEncoder
@@ -230,7 +231,7 @@ def instrument(probe: Probe, max_length: int) -> None:
             c["docs_at_max_length"] += int((result.lengths >= max_length).sum())
 
     probe.replace(dense.DenseRetriever, "embeddings", sided)
-    probe.wrap(pipeline, "data_sha256", "fingerprint")
+    probe.wrap(plan, "data_sha256", "fingerprint")
     probe.wrap(dense, "texts_fingerprint", "cache_key")
     probe.wrap(Distinct, "of", "dedup")
     probe.wrap(Tokenization, "token_ids", "tokenize", count_tokens)

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from rtriever_eval.cache import CacheKey, EmbeddingCache
-from rtriever_eval.retrievers.dense import rank_sharded
+from rtriever_eval.retrievers.search import rank_sharded
 
 
 def status_kb(field: str) -> int:

@@ -25,7 +25,7 @@ import numpy as np
 
 from rtriever_eval.base.checksum import digest_file
 from rtriever_eval.cache import CacheKey, EmbeddingCache
-from rtriever_eval.retrievers.dense import rank_sharded
+from rtriever_eval.retrievers.search import rank_sharded
 
 
 def main() -> None:

@@ -28,7 +28,7 @@ from rtriever_eval.base.errors import InputError
 from rtriever_eval.base.faults import checkpoint
 from rtriever_eval.base.interrupt import waiting
 from rtriever_eval.base.io import atomic_open, write_json_atomic
-from rtriever_eval.settings import DEFAULT_SHARD_SIZE
+from rtriever_eval.settings.job import DEFAULT_SHARD_SIZE
 
 MANIFEST = "manifest.json"
 LAST_USED = "last_used"

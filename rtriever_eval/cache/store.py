@@ -33,7 +33,7 @@ from rtriever_eval.cache.entry import (
 from rtriever_eval.cache.identity import FingerprintMemo
 from rtriever_eval.cache.keys import FORMAT, CacheKey
 from rtriever_eval.cache.matrix import ShardedMatrix
-from rtriever_eval.settings import CACHE_DIR_ENV, CACHE_MODES, DEFAULT_CACHE_DIR
+from rtriever_eval.settings.job import CACHE_DIR_ENV, CACHE_MODES, DEFAULT_CACHE_DIR
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ register_configs()
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="evaluate")
 def _app(cfg: DictConfig) -> None:
-    from rtriever_eval.job.pipeline import run_rewrite
+    from rtriever_eval.job.domains import run_rewrite
     from rtriever_eval.settings.hydra import to_settings
 
     try:

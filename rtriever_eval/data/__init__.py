@@ -17,6 +17,6 @@ def evaluated_data(dataset_config: Mapping[str, Any], domain: str) -> DomainData
     summary recorded (``summary.config["dataset"]``); the corpus too when the copy holds it. Loaders are imported
     here, on first use only."""
     from rtriever_eval.data.loading import load_domain
-    from rtriever_eval.settings import DatasetSettings
+    from rtriever_eval.settings.job import DatasetSettings
 
     return load_domain(DatasetSettings(**dict(dataset_config)), domain, corpus_optional=True)

@@ -16,7 +16,7 @@ from rtriever_eval.data.bright import find_split_file, load_bright_domain
 from rtriever_eval.data.bright_pro import CONFIGS as PRO_CONFIGS
 from rtriever_eval.data.bright_pro import find_pro_file, load_bright_pro_domain
 from rtriever_eval.data.query_file import apply_query_file
-from rtriever_eval.settings import DatasetSettings
+from rtriever_eval.settings.job import DatasetSettings
 from rtriever_eval.settings.registry import benchmark
 
 

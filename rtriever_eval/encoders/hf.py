@@ -16,7 +16,6 @@ import logging
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict
-from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -26,22 +25,20 @@ from rtriever_eval.base.errors import ConfigError
 from rtriever_eval.base.interrupt import check as check_interrupt
 from rtriever_eval.encoders import packing
 from rtriever_eval.encoders.batching import TokenizedBatch, iter_batches, plan_batches
+from rtriever_eval.encoders.cpu_linear import OneDNNLinear
 from rtriever_eval.encoders.kernels import (
     Kernels,
-    OneDNNLinear,
     is_causal,
     kernels_of,
-    model_class_of,
     resolve_attn_implementation,
     resolve_device,
 )
+from rtriever_eval.encoders.loading import load_config, load_model, load_model_class, load_tokenizer
 from rtriever_eval.encoders.pooling import PACKED_POOLERS, POOLERS, l2_normalize
 from rtriever_eval.encoders.tokenization import TokenIds, Tokenization
-from rtriever_eval.settings import DenseSettings as EncoderSettings
+from rtriever_eval.settings.models import DenseSettings as EncoderSettings
 
 logger = logging.getLogger(__name__)
-
-TORCH_DTYPES: dict[str, torch.dtype] = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 __all__ = ["EncoderSettings", "HFEncoder", "plan_batches", "resolve_attn_implementation", "resolve_device"]
 
@@ -83,7 +80,7 @@ class HFEncoder:
         self._causal: bool | None = None
         self._oom_splits = 1  # doubled on each out-of-memory error (see _embed_rows)
         self._packed_causal: bool | None = None  # whether packed masks are causal (decided once, then probed)
-        model_class = self._model_class() if model is None and settings.packing != "off" else None
+        model_class = load_model_class(settings) if model is None and settings.packing != "off" else None
         self.kernels: Kernels = kernels_of(model, settings, model_class=model_class)
         self._device = torch.device(self.kernels.device)
         self._attn_impl = self.kernels.attention
@@ -96,80 +93,12 @@ class HFEncoder:
         if self._tokenization is not None:
             return
         if self._tokenizer is None:
-            from transformers import AutoTokenizer
-
-            local = Path(self.settings.path).is_dir()
-            if not local:
-                from rtriever_eval.base.hub import prepare_hub_access
-
-                prepare_hub_access(f"model {self.settings.path}")
-            try:
-                self._tokenizer = AutoTokenizer.from_pretrained(
-                    self.settings.path,
-                    revision=self.settings.revision,
-                    trust_remote_code=self.settings.trust_remote_code,
-                )
-            except (OSError, ValueError) as exc:
-                if local:
-                    raise
-                raise ConfigError(
-                    f"could not load {self.settings.path!r} from the Hugging Face hub or its local cache "
-                    f"({type(exc).__name__}). Without network access, point model.path= at a local copy of the model.",
-                    field="model.path",
-                ) from None
-            # Our own padding follows the settings; keep the tokenizer consistent for anyone reading it.
-            self._tokenizer.padding_side = self.settings.padding_side
+            self._tokenizer = load_tokenizer(self.settings)
         self._tokenization = Tokenization(self.settings, self._tokenizer)
 
     def _load_model(self) -> None:
-        if self._model is not None:
-            return
-        import transformers
-        from transformers import AutoModel
-
-        dtype = TORCH_DTYPES[self.settings.dtype]
-        major, minor = (int(part) for part in transformers.__version__.split(".")[:2])
-        dtype_key = "dtype" if (major, minor) >= (4, 56) else "torch_dtype"
-        kwargs: dict[str, Any] = {
-            "revision": self.settings.revision,
-            "trust_remote_code": self.settings.trust_remote_code,
-            dtype_key: dtype,
-            "attn_implementation": self._attn_impl,
-        }
-        started = time.perf_counter()
-        try:
-            model = AutoModel.from_pretrained(self.settings.path, **kwargs)
-        except (ValueError, ImportError) as error:
-            if self._attn_impl == "eager":
-                raise
-            # Never switch kernels silently: the attention kernel is part of the cache key and the summary.
-            raise ConfigError(
-                f"{self.settings.path}: transformers refused attn_implementation={self._attn_impl} "
-                f"({' '.join(str(error).split())[:300]}); set model.attn_implementation=eager (or another kernel "
-                "the model supports)",
-                field="model.attn_implementation",
-            ) from None
-        self._model = model.to(self._device).eval()
-        logger.info(
-            "loaded %s (%s, %s, attn=%s) on %s in %.1fs",
-            self.settings.path,
-            self.settings.dtype,
-            self.settings.pooling,
-            self._attn_impl,
-            self._device,
-            time.perf_counter() - started,
-        )
-        max_positions = getattr(self._model.config, "max_position_embeddings", None)
-        longest = max(self.settings.max_length, self.settings.effective_query_max_length)
-        if isinstance(max_positions, int) and longest > max_positions:
-            logger.warning(
-                "%s: max length %d exceeds the model's max_position_embeddings %d",
-                self.settings.path,
-                longest,
-                max_positions,
-            )
-
-    # ------------------------------------------------------------------ tokenisation
+        if self._model is None:
+            self._model = load_model(self.settings, self._device, self._attn_impl)
 
     def tokenize(self, texts: Sequence[str], prompt: str = "", *, is_query: bool) -> list[list[int]]:
         """Model input ids per text (specials and appended EOS included, no padding), by the module's rules.
@@ -340,22 +269,6 @@ class HFEncoder:
 
     # ------------------------------------------------------------------ packed batches
 
-    def _model_class(self) -> type[Any] | None:
-        """The class the model will load as (read from its config, no weights), for the packing choice."""
-        if not Path(self.settings.path).is_dir():
-            from rtriever_eval.base.hub import prepare_hub_access
-
-            prepare_hub_access(f"the config of {self.settings.path}")
-        try:
-            config = self._config()
-        except (OSError, ValueError) as exc:
-            raise ConfigError(
-                f"model.packing={self.settings.packing} reads the config of {self.settings.path!r} to check its class, "
-                f"and could not ({type(exc).__name__}); point model.path= at a local copy or set model.packing=off",
-                field="model.path",
-            ) from None
-        return model_class_of(config, trust_remote_code=self.settings.trust_remote_code)
-
     def _packed_batches(self, tokens: TokenIds) -> Iterator[packing.PackedBatch]:
         """Padding-free CPU batches for the kernels' packed path (see :func:`packing.iter_packed`)."""
         return packing.iter_packed(
@@ -438,13 +351,7 @@ class HFEncoder:
         return int(text_config.hidden_size)
 
     def _config(self) -> Any:
-        from transformers import AutoConfig
-
-        return AutoConfig.from_pretrained(
-            self.settings.path,
-            revision=self.settings.revision,
-            trust_remote_code=self.settings.trust_remote_code,
-        )
+        return load_config(self.settings)
 
     @property
     def model(self) -> Any:

@@ -14,8 +14,9 @@ from typing import Any
 import numpy as np
 
 from rtriever_eval.base.errors import ConfigError
-from rtriever_eval.encoders.hf import TORCH_DTYPES, EncoderSettings
+from rtriever_eval.encoders.hf import EncoderSettings
 from rtriever_eval.encoders.kernels import choose_kernels, resolve_device
+from rtriever_eval.encoders.loading import TORCH_DTYPES
 
 logger = logging.getLogger(__name__)
 

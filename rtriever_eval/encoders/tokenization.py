@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from rtriever_eval.base.errors import ConfigError
-from rtriever_eval.settings import DenseSettings as EncoderSettings
+from rtriever_eval.settings.models import DenseSettings as EncoderSettings
 
 logger = logging.getLogger(__name__)
 

@@ -13,15 +13,10 @@ from rtriever_eval.base.errors import ConfigError
 from rtriever_eval.data.loading import check_files
 from rtriever_eval.metrics.aspects import aspect_settings, parse_aspect_measure
 from rtriever_eval.metrics.trec_measures import parse_measure
-from rtriever_eval.settings import (
-    DatasetSettings,
-    DenseSettings,
-    EvaluateSettings,
-    FusionSettings,
-    ModelSettings,
-    RunFileSettings,
-)
+from rtriever_eval.settings.job import DatasetSettings, EvaluateSettings
+from rtriever_eval.settings.models import DenseSettings, RunFileSettings
 from rtriever_eval.settings.registry import Track, benchmark
+from rtriever_eval.settings.stages import FusionSettings, ModelSettings
 
 ORACLE_FIELDS = ("reasoning",)
 """Query fields written by BRIGHT's annotators after they saw the gold documents: queries from them are oracles."""

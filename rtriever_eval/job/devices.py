@@ -16,7 +16,8 @@ import time
 from typing import Any
 
 from rtriever_eval.base.errors import ConfigError
-from rtriever_eval.settings import DenseSettings, EvaluateSettings
+from rtriever_eval.settings.job import EvaluateSettings
+from rtriever_eval.settings.models import DenseSettings
 
 log = logging.getLogger(__name__)
 WORKER_FAULT = "RTRIEVER_WORKER_FAULT"
@@ -47,7 +48,7 @@ def _worker(settings: EvaluateSettings, domain: str, device: str, index: int, co
     import torch
 
     from rtriever_eval.base.faults import checkpoint
-    from rtriever_eval.job.pipeline import load_evaluated
+    from rtriever_eval.job.domains import load_evaluated
     from rtriever_eval.retrievers.dense import DenseRetriever
 
     if device.startswith("cpu"):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from rtriever_eval.settings import BM25Settings, DenseSettings
+from rtriever_eval.settings.models import BM25Settings, DenseSettings
 
 
 def model_facts(settings: Any, retriever: Any) -> dict[str, Any]:

@@ -1,5 +1,5 @@
-"""The only module that knows every other one: plan a run (checks, reuse), then per domain load, prompt, search,
-evaluate and write its results through the results module.
+"""The only module that knows every other one: a job's plan (plan.py), then per domain load, prompt, search,
+evaluate and write its results through the results module; stage=encode fills the cache only.
 
 Results go to <results_dir>/<experiment>/<run>/<dataset>/<domain>/ (results.py owns the layout and file names).
 """
@@ -15,27 +15,24 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-from rtriever_eval.base.errors import ConfigError, InputError
+from rtriever_eval.base.errors import ConfigError
 from rtriever_eval.base.faults import checkpoint
 from rtriever_eval.base.interrupt import check as check_interrupt
 from rtriever_eval.base.provenance import git_state, safe_component, versions
 from rtriever_eval.base.types import DomainData
-from rtriever_eval.data.loading import load_domain
-from rtriever_eval.job.checks import check_run, needs_documents
+from rtriever_eval.job.domains import check_evaluable, load_evaluated
 from rtriever_eval.job.facts import model_facts
-from rtriever_eval.job.fingerprint import Fingerprint, config_fields, data_sha256, describe_value, differences
-from rtriever_eval.job.results import SUMMARY_FILE, Summary, read_summary, run_folder, run_lock, write_domain
+from rtriever_eval.job.fingerprint import Fingerprint
+from rtriever_eval.job.plan import Plan, fingerprint_of, plan_run, prepare_run, with_reuse
+from rtriever_eval.job.results import Summary, run_lock, write_domain
 from rtriever_eval.job.snippets import build_snippets
-from rtriever_eval.job.subset import apply_subset, subset_info
+from rtriever_eval.job.subset import subset_info
 from rtriever_eval.metrics.aspects import with_aspect_metrics
 from rtriever_eval.metrics.trec_measures import evaluate
-from rtriever_eval.prompts.resolve import Prompts, resolve_prompts
-from rtriever_eval.retrievers.base import CorpusEncoder, Retriever, build_retriever
+from rtriever_eval.retrievers.base import CorpusEncoder
 from rtriever_eval.retrievers.search import to_run
-from rtriever_eval.settings import EvaluateSettings
 from rtriever_eval.settings.hydra import to_settings
-from rtriever_eval.settings.registry import Benchmark, Track, benchmark, select_domains, track_of
-from rtriever_eval.stages.inputs import RunContext
+from rtriever_eval.settings.job import EvaluateSettings
 
 log = logging.getLogger(__name__)
 
@@ -57,70 +54,6 @@ class EncodeOutcome:
     skipped: bool
 
 
-class StaleResultsError(ConfigError):
-    """Results on disk were computed under other settings (or data, or model) than this run's."""
-
-
-@dataclass(frozen=True)
-class Plan:
-    """What a run will do: its settings, the retriever, the prompts per domain, and which domains are reused."""
-
-    settings: EvaluateSettings
-    bench: Benchmark
-    track: Track
-    retriever: Retriever
-    domains: list[str]
-    prompts: dict[str, Prompts]
-    reuse: dict[str, Summary]  # domain -> the summary on disk whose fingerprint matches this run's
-
-    @property
-    def folder(self) -> Path:
-        s = self.settings
-        return run_folder(s.paths.results_dir, s.experiment_name, s.run_name, s.dataset.name)
-
-    @property
-    def metrics(self) -> list[str]:
-        """The metrics asked for, else the track's defaults (registry.py)."""
-        return list(self.settings.metrics) if self.settings.metrics else list(self.track.metrics)
-
-
-def check_stage(s: EvaluateSettings) -> str:
-    """The stage; ConfigError when stage, shard and cache settings do not fit together."""
-    index, count = s.shard.index, s.shard.count
-    if count < 1 or not 0 <= index < count:
-        raise ConfigError(
-            f"shard.index={index} shard.count={count}: need shard.count >= 1 and 0 <= shard.index < shard.count",
-            field="shard",
-        )
-    if count != 1 and s.stage != "encode":
-        raise ConfigError(
-            f"shard.count={count} splits the corpus encoding between workers: use it with stage=encode, "
-            "then run stage=search once",
-            field="shard.count",
-        )
-    if s.stage == "encode" and s.cache.mode != "readwrite":
-        raise ConfigError(
-            f"stage=encode writes the embedding cache: it needs cache.mode=readwrite, not {s.cache.mode}",
-            field="cache.mode",
-        )
-    if s.stage == "search" and s.cache.mode == "off":
-        raise ConfigError(
-            "stage=search reads the corpus embeddings from the cache, which cache.mode=off turns off",
-            field="cache.mode",
-        )
-    return s.stage
-
-
-def fingerprint_of(plan: Plan, data: DomainData) -> Fingerprint:
-    """What determines this domain's numbers: the settings less NON_RESULT_KEYS (metrics as resolved), the exact
-    prompts, the data and the model identity."""
-    settings = dataclasses.replace(plan.settings, metrics=plan.metrics)
-    fields = config_fields(dataclasses.asdict(settings))
-    prompts = plan.prompts[data.name]
-    texts = {"query": prompts.query, "document": prompts.document}
-    identity = plan.retriever.identity(data.name)
-    evaluation = data_sha256(data, query_texts=False)
-    return Fingerprint(fields, data_sha256(data), identity, texts, evaluation=evaluation)
 
 
 def evaluate_domain(
@@ -176,111 +109,6 @@ def evaluate_domain(
         out_dir, run, result.per_query, summary, tag=f"rtriever-eval.{s.run_name}", snippets=build_snippets(data, run)
     )
 
-
-def load_evaluated(s: EvaluateSettings, domain: str) -> DomainData:
-    """The domain as evaluated: loaded, queries rewritten when a query file is set, the corpus cut to its
-    candidate subset when dataset.subset is set (built from the original queries, cached). A run that needs no
-    documents (an imported run) takes a local copy without them."""
-    data = load_domain(s.dataset, domain, corpus_optional=not needs_documents(s.model))
-    if s.dataset.subset is None:
-        return data
-    pool = load_domain(s.dataset, domain, rewritten=False) if s.dataset.query_file else data
-    return apply_subset(data, pool, s.dataset, s.paths.cache_dir if s.cache.mode != "off" else None,
-                        writable=s.cache.mode == "readwrite")  # fmt: skip
-
-
-def check_evaluable(data: DomainData) -> None:
-    """An empty corpus or a domain without judged queries cannot give a number: refuse it clearly (a corpus that
-    is absent, for a run that needs none, is not empty: its size is unknown)."""
-    if data.has_corpus and not data.documents:
-        raise InputError(f"domain '{data.name}' has an empty corpus: nothing to retrieve", path=data.source)
-    if not data.qrels:
-        raise InputError(f"domain '{data.name}' has no judged queries: nothing to evaluate", path=data.source)
-
-
-def _suggested_run_name(run_name: str, diffs: list[tuple[str, Any, Any]]) -> str:
-    parts = [
-        f"{key.rsplit('.', 1)[-1]}_{describe_value(new, 16)}"
-        for key, _, new in diffs
-        if key.startswith("config.") and not isinstance(new, dict | list)
-    ][:3]
-    return safe_component(f"{run_name}-{'-'.join(parts) or 'new'}")
-
-
-def plan_run(cfg: DictConfig | EvaluateSettings) -> Plan:
-    """Check everything that can be checked before any work, and decide which domains to reuse."""
-    return with_reuse(prepare_run(cfg))
-
-
-def prepare_run(cfg: DictConfig | EvaluateSettings) -> Plan:
-    """Check everything that can be checked before any work (settings, files, prompts, the retriever's own
-    preflight), and write the rewritten-query artifact when a rewriter is set; reuse is not decided yet."""
-    s = cfg if isinstance(cfg, EvaluateSettings) else to_settings(cfg)
-    check_stage(s)
-    bench = benchmark(s.dataset.benchmark)
-    track = track_of(s.dataset.long_documents)
-    domains = select_domains(
-        bench, s.domains, long_documents=s.dataset.long_documents, path=s.dataset.path, dataset=s.dataset.name
-    )
-    check_run(s, domains, track)
-    context = RunContext(s.paths.results_dir, s.experiment_name, s.dataset.name)
-    retriever = build_retriever(s.model, cache_dir=s.paths.cache_dir, cache=s.cache, context=context,
-                                reranker=s.reranker, benchmark=bench.name, track=track.name)  # fmt: skip
-    prompts = {d: resolve_prompts(s.instructions, s.model, bench, d, track, s.reranker) for d in domains}
-    retriever.preflight(domains, prompts)
-    if s.rewriter is not None:
-        run_rewrite(s, domains)  # the rewritten-query artifact first: resumed, a no-op when complete
-    return Plan(s, bench, track, retriever, domains, prompts, {})
-
-
-def with_reuse(plan: Plan) -> Plan:
-    """``plan`` with the domains whose results on disk it can reuse.
-
-    A domain whose summary exists is reused when its fingerprint equals this run's; otherwise (other
-    settings, data or model, or a summary without fingerprint) the run stops here with StaleResultsError,
-    listing the differing keys, before anything is computed or written. overwrite=true recomputes everything.
-    """
-    s, domains = plan.settings, plan.domains
-    plan = dataclasses.replace(plan, reuse={})
-    stale: dict[str, list[tuple[str, Any, Any]]] = {}
-    for domain in [] if s.overwrite else domains:
-        path = plan.folder / safe_component(domain) / SUMMARY_FILE
-        if not path.exists():
-            continue
-        summary = read_summary(path)
-        current = fingerprint_of(plan, load_evaluated(s, domain))
-        diffs = differences(Fingerprint.from_json(summary.fingerprint), current)
-        if diffs:
-            stale[domain] = diffs
-        else:
-            plan.reuse[domain] = summary
-    if stale:
-        first = next(iter(stale.values()))
-        shown = "; ".join(f"{k}: {describe_value(a)} → {describe_value(b)}" for k, a, b in first[:8])
-        more = f" (and {len(first) - 8} more)" if len(first) > 8 else ""
-        raise StaleResultsError(
-            f"results for {', '.join(stale)} in {plan.folder} were computed under other settings than this run's: "
-            f"{shown}{more}. Nothing was run and no file was changed. To keep both, give this run its own name "
-            f"(run_name={_suggested_run_name(s.run_name, first)} writes beside them); to replace them, add "
-            "overwrite=true",
-            path=plan.folder,
-        )
-    return plan
-
-
-def run_rewrite(s: EvaluateSettings, domains: list[str] | None = None) -> int:
-    """Fill dataset.query_file with the rewriter's rewrites of the selected domains' original queries (those
-    already in the file are kept); returns how many were generated."""
-    from rtriever_eval.stages.rewrite import Rewriter, rewrite_queries
-
-    if s.rewriter is None or not s.dataset.query_file:
-        raise ConfigError("rewriting needs rewriter=<name> and dataset.query_file=<jsonl>", field="rewriter")
-    if domains is None:
-        bench = benchmark(s.dataset.benchmark)
-        domains = select_domains(bench, s.domains, long_documents=s.dataset.long_documents, path=s.dataset.path,
-                                 dataset=s.dataset.name)  # fmt: skip
-    queries = {d: load_domain(s.dataset, d, rewritten=False).queries for d in domains}
-    return rewrite_queries(Rewriter(s.rewriter, cache_dir=s.paths.cache_dir), queries, Path(s.dataset.query_file))
 
 
 def run_encoding(cfg: DictConfig | EvaluateSettings) -> list[EncodeOutcome]:

@@ -22,7 +22,8 @@ from rtriever_eval.base.io import write_json_atomic
 from rtriever_eval.base.types import DomainData
 from rtriever_eval.job.fingerprint import data_sha256
 from rtriever_eval.prompts.resolve import Prompts
-from rtriever_eval.settings import BM25Settings, DatasetSettings
+from rtriever_eval.settings.job import DatasetSettings
+from rtriever_eval.settings.models import BM25Settings
 
 log = logging.getLogger(__name__)
 

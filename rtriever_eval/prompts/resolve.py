@@ -9,15 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from rtriever_eval.base.errors import ConfigError
-from rtriever_eval.settings import (
-    DenseSettings,
-    InstructionSettings,
-    LLMRerankerSettings,
-    ModelSettings,
-    RerankerSettings,
-    RerankSettings,
-)
+from rtriever_eval.settings.job import InstructionSettings
+from rtriever_eval.settings.models import DenseSettings
 from rtriever_eval.settings.registry import Benchmark, Track
+from rtriever_eval.settings.stages import LLMRerankerSettings, ModelSettings, RerankerSettings, RerankSettings
 
 
 @dataclass(frozen=True)

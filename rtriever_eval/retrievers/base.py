@@ -1,6 +1,8 @@
-"""The Retriever protocol the pipeline calls, and the factory that builds one from typed model settings.
+"""The protocols a job calls: a Retriever ranks a domain's corpus; a CorpusEncoder also caches its corpus
+representation in shards, so encoding can run apart from the search.
 
-Knows which retriever kinds exist; the scoring itself lives in bm25.py / dense.py, the ranking in search.py.
+Knows no retriever kind (job/build.py picks one from the settings); the scoring lives in bm25.py / dense.py, the
+ranking in search.py.
 """
 
 from __future__ import annotations
@@ -8,20 +10,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Protocol, runtime_checkable
 
-from rtriever_eval.base.errors import ConfigError
 from rtriever_eval.base.types import DomainData
 from rtriever_eval.prompts.resolve import Prompts
 from rtriever_eval.retrievers.search import SearchOutcome
-from rtriever_eval.settings import (
-    BM25Settings,
-    CacheSettings,
-    DenseSettings,
-    FusionSettings,
-    ModelSettings,
-    RerankSettings,
-    RunFileSettings,
-)
-from rtriever_eval.stages.inputs import RunContext
 
 
 class Retriever(Protocol):
@@ -58,44 +49,3 @@ class CorpusEncoder(Protocol):
     def require_corpus_cached(self, data: DomainData) -> None:
         """Raise InputError (listing what is missing) unless the whole corpus is cached."""
         ...
-
-
-def build_retriever(
-    model: ModelSettings,
-    *,
-    cache_dir: str | None = None,
-    cache: CacheSettings | None = None,
-    context: RunContext | None = None,
-    reranker: Any = None,
-    benchmark: str = "",
-    track: str = "short",
-) -> Retriever:
-    """The retriever for `model`; later stages (fusion, rerank) read their inputs from `context`; an imported run
-    takes the `benchmark` and `track` (an MTEB predictions file's subset and split follow from them)."""
-    cache = cache or CacheSettings()
-    if isinstance(model, RunFileSettings):
-        from rtriever_eval.retrievers.run_file import RunFileRetriever
-
-        return RunFileRetriever(model, benchmark=benchmark, track=track)
-    if isinstance(model, BM25Settings):
-        from rtriever_eval.retrievers.bm25 import BM25Retriever
-
-        return BM25Retriever(model)
-    if isinstance(model, DenseSettings):
-        from rtriever_eval.retrievers.dense import DenseRetriever
-
-        return DenseRetriever(model, cache_dir=cache_dir, cache_mode=cache.mode, shard_size=cache.shard_size)
-    if context is None:
-        raise ConfigError(f"a {model.kind} stage needs the results of other runs (no run context)", field="model")
-    if isinstance(model, FusionSettings):
-        from rtriever_eval.stages.fusion import FusionRetriever
-
-        return FusionRetriever(model, context)
-    if isinstance(model, RerankSettings):
-        from rtriever_eval.stages.rerank import RerankRetriever
-        from rtriever_eval.stages.rerankers.base import build_reranker
-
-        if reranker is None:
-            raise ConfigError("model=rerank needs reranker=<name>", field="reranker")
-        return RerankRetriever(model, build_reranker(reranker, cache_dir=cache_dir, cache=cache), context)
-    raise ConfigError(f"unknown model settings {type(model).__name__}", field="model")

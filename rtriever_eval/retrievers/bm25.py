@@ -14,7 +14,7 @@ from rtriever_eval.base.types import DomainData
 from rtriever_eval.prompts.resolve import Prompts
 from rtriever_eval.retrievers.bm25_scoring import BrightBM25, LuceneBM25
 from rtriever_eval.retrievers.search import SearchOutcome, exact_topk
-from rtriever_eval.settings import BM25Settings
+from rtriever_eval.settings.models import BM25Settings
 
 
 class BM25Retriever:

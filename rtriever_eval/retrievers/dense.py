@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,9 +31,9 @@ from rtriever_eval.cache import (
 from rtriever_eval.encoders.base import Encoder
 from rtriever_eval.prompts.resolve import Prompts
 from rtriever_eval.retrievers.chunking import Chunks
-from rtriever_eval.retrievers.dedup import Distinct, group_by_row
-from rtriever_eval.retrievers.search import NonFiniteScores, Ranked, SearchOutcome, topk_over_blocks
-from rtriever_eval.settings import DenseSettings
+from rtriever_eval.retrievers.dedup import Distinct
+from rtriever_eval.retrievers.search import NonFiniteScores, Ranked, SearchOutcome, rank_sharded
+from rtriever_eval.settings.models import DenseSettings
 
 log = logging.getLogger(__name__)
 
@@ -376,40 +376,3 @@ class DenseRetriever:
         return rank_sharded(
             queries.to_array(), docs, doc_ids, k, excluded, doc_rows=doc_rows.inverse, query_rows=query_rows.inverse
         )
-
-
-def rank_sharded(
-    queries: np.ndarray,
-    docs: ShardedMatrix,
-    doc_ids: Sequence[str],
-    k: int,
-    excluded: Sequence[Collection[str]] | None = None,
-    *,
-    doc_rows: np.ndarray | None = None,
-    query_rows: np.ndarray | None = None,
-    min_chunk: int = 16384,
-) -> list[Ranked]:
-    """Exact top-k of fp32 dot products, streaming over the document shards (whole shards per block).
-
-    ``docs`` holds one row per distinct text; ``doc_rows[i]`` is document ``i``'s row (identity when None),
-    and likewise ``query_rows`` for ``queries``. Each (query text, document text) score is computed once and
-    copied to every document holding that text, so duplicate documents tie exactly and are ordered by
-    trec_eval's rule (doc id descending). Peak memory is one (query chunk x block) score matrix plus the
-    running top-k, whatever the corpus size; memory-mapped shards are read in place, never joined.
-    """
-    q32 = np.ascontiguousarray(queries, dtype=np.float32)
-    rows = np.arange(len(doc_ids), dtype=np.int64) if doc_rows is None else np.asarray(doc_rows, dtype=np.int64)
-    if rows.size != len(doc_ids) or (rows.size and (int(rows.min()) < 0 or int(rows.max()) >= docs.n)):
-        raise ValueError(f"{docs.n} document vectors do not cover the rows of {len(doc_ids)} ids")
-    q_rows = np.arange(q32.shape[0], dtype=np.int64) if query_rows is None else np.asarray(query_rows, dtype=np.int64)
-    shard = max(docs.block_rows(), 1)
-    chunk = shard * max(1, -(-min_chunk // shard))
-    edges = [*range(0, docs.n, chunk), docs.n]
-    blocks = group_by_row(rows, edges)
-
-    def block(qs: slice, j: int) -> np.ndarray:
-        wanted, pos = np.unique(q_rows[qs], return_inverse=True)
-        scores = docs.dot_t(q32[wanted], slice(edges[j], edges[j + 1]))
-        return scores[np.ix_(pos.ravel(), rows[blocks[j]] - edges[j])]
-
-    return topk_over_blocks(block, q_rows.size, doc_ids, k, blocks, excluded)

@@ -21,7 +21,7 @@ from rtriever_eval.base.types import DomainData
 from rtriever_eval.data.run_files import ImportedRun, detect_format, line_of, read_run_file
 from rtriever_eval.prompts.resolve import Prompts
 from rtriever_eval.retrievers.search import SearchOutcome
-from rtriever_eval.settings import RunFileSettings
+from rtriever_eval.settings.models import RunFileSettings
 from rtriever_eval.settings.registry import mteb_task
 
 log = logging.getLogger(__name__)

@@ -1,4 +1,5 @@
-"""Exact top-k ranking over score blocks, with per-query exclusions applied before the cut.
+"""Exact top-k ranking over score blocks (in memory, or streamed over memory-mapped cache shards), with per-query
+exclusions applied before the cut.
 
 Ties are broken as trec_eval breaks them (score descending, then doc id descending), so a written run
 re-ranks identically; this module knows nothing about models, files or metrics.
@@ -11,6 +12,9 @@ from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+
+from rtriever_eval.cache.matrix import ShardedMatrix
+from rtriever_eval.retrievers.dedup import group_by_row
 
 Ranked = list[tuple[str, float]]
 
@@ -177,3 +181,40 @@ def topk_from_scores(
 def to_run(query_ids: Sequence[str], ranked: Sequence[Ranked]) -> dict[str, dict[str, float]]:
     """Build a Run (qid -> docid -> score) from ranked lists; dict order keeps the ranking order."""
     return {qid: dict(r) for qid, r in zip(query_ids, ranked, strict=True)}
+
+
+def rank_sharded(
+    queries: np.ndarray,
+    docs: ShardedMatrix,
+    doc_ids: Sequence[str],
+    k: int,
+    excluded: Sequence[Collection[str]] | None = None,
+    *,
+    doc_rows: np.ndarray | None = None,
+    query_rows: np.ndarray | None = None,
+    min_chunk: int = 16384,
+) -> list[Ranked]:
+    """Exact top-k of fp32 dot products, streaming over the document shards (whole shards per block).
+
+    ``docs`` holds one row per distinct text; ``doc_rows[i]`` is document ``i``'s row (identity when None),
+    and likewise ``query_rows`` for ``queries``. Each (query text, document text) score is computed once and
+    copied to every document holding that text, so duplicate documents tie exactly and are ordered by
+    trec_eval's rule (doc id descending). Peak memory is one (query chunk x block) score matrix plus the
+    running top-k, whatever the corpus size; memory-mapped shards are read in place, never joined.
+    """
+    q32 = np.ascontiguousarray(queries, dtype=np.float32)
+    rows = np.arange(len(doc_ids), dtype=np.int64) if doc_rows is None else np.asarray(doc_rows, dtype=np.int64)
+    if rows.size != len(doc_ids) or (rows.size and (int(rows.min()) < 0 or int(rows.max()) >= docs.n)):
+        raise ValueError(f"{docs.n} document vectors do not cover the rows of {len(doc_ids)} ids")
+    q_rows = np.arange(q32.shape[0], dtype=np.int64) if query_rows is None else np.asarray(query_rows, dtype=np.int64)
+    shard = max(docs.block_rows(), 1)
+    chunk = shard * max(1, -(-min_chunk // shard))
+    edges = [*range(0, docs.n, chunk), docs.n]
+    blocks = group_by_row(rows, edges)
+
+    def block(qs: slice, j: int) -> np.ndarray:
+        wanted, pos = np.unique(q_rows[qs], return_inverse=True)
+        scores = docs.dot_t(q32[wanted], slice(edges[j], edges[j + 1]))
+        return scores[np.ix_(pos.ravel(), rows[blocks[j]] - edges[j])]
+
+    return topk_over_blocks(block, q_rows.size, doc_ids, k, blocks, excluded)

@@ -15,18 +15,14 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 
 from rtriever_eval.base.errors import ConfigError
-from rtriever_eval.settings import (
-    BM25Settings,
+from rtriever_eval.settings.job import DatasetSettings, EvaluateSettings, InstructionSettings
+from rtriever_eval.settings.models import BM25Settings, DenseSettings, RunFileSettings
+from rtriever_eval.settings.stages import (
     CrossEncoderSettings,
-    DatasetSettings,
-    DenseSettings,
-    EvaluateSettings,
     FusionSettings,
-    InstructionSettings,
     LLMRerankerSettings,
     RerankSettings,
     RewriterSettings,
-    RunFileSettings,
 )
 
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
@@ -51,6 +47,17 @@ def _results_path(*parts: Any) -> str:
     return str(Path(base, *(safe_component(p) for p in rest)))
 
 
+def choices() -> str:
+    """The option of every config group a user picks from (``model: bm25, minilm, ...``), read from the YAML files
+    under conf/: what ``--help`` lists (the schemas Hydra validates against are no choice, and are not listed)."""
+    lines = []
+    for folder in sorted(p for p in CONF_DIR.rglob("*") if p.is_dir() and "hydra" not in p.relative_to(CONF_DIR).parts):
+        options = sorted(f.stem for f in folder.glob("*.yaml"))
+        if options:
+            lines.append(f"{folder.relative_to(CONF_DIR).as_posix()}: {', '.join(options)}")
+    return "\n".join(lines)
+
+
 def register_configs() -> None:
     """Register the schemas and the `${pkg_path:...}` / `${encode_subdir:...}` / `${results_path:...}`
     resolvers; safe to call again."""
@@ -60,6 +67,8 @@ def register_configs() -> None:
         OmegaConf.register_new_resolver("results_path", _results_path)
     if not OmegaConf.has_resolver("encode_subdir"):
         OmegaConf.register_new_resolver("encode_subdir", _encode_subdir)
+    if not OmegaConf.has_resolver("rtriever_choices"):
+        OmegaConf.register_new_resolver("rtriever_choices", choices)
     # conf/hydra/launcher/submitit_{local,slurm}.yaml share their names with the plugin's own schemas, which
     # Hydra 1.3 still merges under them (validating our values) with a deprecation notice: expected here.
     warnings.filterwarnings(
@@ -69,16 +78,16 @@ def register_configs() -> None:
     )
     cs = ConfigStore.instance()
     cs.store(name="evaluate_schema", node=EvaluateSettings)
-    cs.store(group="model", name="bm25_schema", node=BM25Settings)
-    cs.store(group="model", name="dense_schema", node=DenseSettings)
-    cs.store(group="model", name="fusion_schema", node=FusionSettings)
-    cs.store(group="model", name="rerank_schema", node=RerankSettings)
-    cs.store(group="model", name="run_file_schema", node=RunFileSettings)
-    cs.store(group="reranker", name="cross_encoder_schema", node=CrossEncoderSettings)
-    cs.store(group="reranker", name="llm_reranker_schema", node=LLMRerankerSettings)
-    cs.store(group="rewriter", name="rewriter_schema", node=RewriterSettings)
-    cs.store(group="dataset", name="dataset_schema", node=DatasetSettings)
-    cs.store(group="instructions", name="instructions_schema", node=InstructionSettings)
+    cs.store(group="schemas/model", name="bm25", node=BM25Settings)
+    cs.store(group="schemas/model", name="dense", node=DenseSettings)
+    cs.store(group="schemas/model", name="fusion", node=FusionSettings)
+    cs.store(group="schemas/model", name="rerank", node=RerankSettings)
+    cs.store(group="schemas/model", name="run_file", node=RunFileSettings)
+    cs.store(group="schemas/reranker", name="cross_encoder", node=CrossEncoderSettings)
+    cs.store(group="schemas/reranker", name="llm_reranker", node=LLMRerankerSettings)
+    cs.store(group="schemas/rewriter", name="rewriter", node=RewriterSettings)
+    cs.store(group="schemas/dataset", name="dataset", node=DatasetSettings)
+    cs.store(group="schemas/instructions", name="instructions", node=InstructionSettings)
 
 
 def to_settings(cfg: DictConfig) -> EvaluateSettings:
@@ -93,18 +102,21 @@ def to_settings(cfg: DictConfig) -> EvaluateSettings:
         raise ConfigError("the config is not an rtriever-eval job config (no evaluate_schema)")
     if not isinstance(settings.model, BM25Settings | DenseSettings | FusionSettings | RerankSettings | RunFileSettings):
         raise ConfigError(
-            "model config lacks a schema: its defaults list must name bm25_schema, dense_schema, fusion_schema, "
-            "rerank_schema or run_file_schema",
+            "model config lacks a schema: its defaults list must name one of /schemas/model: bm25, dense, fusion, "
+            "rerank, run_file (as '- /schemas/model@_here_: dense')",
             field="model",
         )
     if settings.reranker is not None and not isinstance(
         settings.reranker, DenseSettings | CrossEncoderSettings | LLMRerankerSettings
     ):
-        raise ConfigError("reranker config lacks a schema (dense, cross_encoder or llm_reranker)", field="reranker")
+        raise ConfigError(
+            "reranker config lacks a schema (/schemas/model: dense, /schemas/reranker: cross_encoder or llm_reranker)",
+            field="reranker",
+        )
     if isinstance(settings.model, RerankSettings) and settings.reranker is None:
         raise ConfigError("model=rerank needs a reranker: add reranker=<name> (conf/reranker/)", field="reranker")
     if settings.rewriter is not None and not isinstance(settings.rewriter, RewriterSettings):
-        raise ConfigError("rewriter config lacks its schema (rewriter_schema)", field="rewriter")
+        raise ConfigError("rewriter config lacks its schema (/schemas/rewriter: rewriter)", field="rewriter")
     if settings.rewriter is not None and not settings.dataset.query_file:
         raise ConfigError("a rewriter writes dataset.query_file=<jsonl>: set it", field="dataset.query_file")
     return settings

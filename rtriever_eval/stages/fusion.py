@@ -16,7 +16,7 @@ from rtriever_eval.base.trec import ranked
 from rtriever_eval.base.types import DomainData
 from rtriever_eval.prompts.resolve import Prompts
 from rtriever_eval.retrievers.search import Ranked, SearchOutcome
-from rtriever_eval.settings import FusionSettings
+from rtriever_eval.settings.stages import FusionSettings
 from rtriever_eval.stages.inputs import RunContext, input_digest, input_ranking, input_summary
 
 

@@ -15,7 +15,7 @@ from rtriever_eval.base.trec import ranked
 from rtriever_eval.base.types import DomainData
 from rtriever_eval.prompts.resolve import Prompts
 from rtriever_eval.retrievers.search import Ranked, SearchOutcome
-from rtriever_eval.settings import RerankSettings
+from rtriever_eval.settings.stages import RerankSettings
 from rtriever_eval.stages.fusion import normalise
 from rtriever_eval.stages.inputs import RunContext, input_digest, input_ranking, input_summary
 from rtriever_eval.stages.rerankers.base import Reranker

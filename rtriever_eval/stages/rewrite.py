@@ -22,7 +22,7 @@ from rtriever_eval.base.provenance import versions
 from rtriever_eval.base.types import Query
 from rtriever_eval.cache import FingerprintMemo, model_identity
 from rtriever_eval.job.fingerprint import describe_value, flatten
-from rtriever_eval.settings import RewriterSettings
+from rtriever_eval.settings.stages import RewriterSettings
 
 log = logging.getLogger(__name__)
 
@@ -72,15 +72,15 @@ class Rewriter:
 
     def _load(self) -> tuple[Any, Any]:
         if self._model is None:
-            import torch
             from transformers import AutoModelForCausalLM, AutoTokenizer
 
             from rtriever_eval.encoders.kernels import resolve_device
+            from rtriever_eval.encoders.loading import TORCH_DTYPES
 
             s = self.settings
             self._tokenizer = AutoTokenizer.from_pretrained(s.path, revision=s.revision,
                                                             trust_remote_code=s.trust_remote_code)  # fmt: skip
-            dtype = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[s.dtype]
+            dtype = TORCH_DTYPES[s.dtype]
             model: Any = AutoModelForCausalLM.from_pretrained(s.path, revision=s.revision, dtype=dtype,
                                                               trust_remote_code=s.trust_remote_code)  # fmt: skip
             self._model = model.to(resolve_device(s.device)).eval()

@@ -14,8 +14,7 @@ import pytest
 
 from rtriever_eval.base.errors import InputError
 from rtriever_eval.cache import EmbeddingCache, ShardedMatrix, compact_ranges, shard_ranges
-from rtriever_eval.retrievers.dense import rank_sharded
-from rtriever_eval.retrievers.search import topk_from_scores
+from rtriever_eval.retrievers.search import rank_sharded, topk_from_scores
 from tests.cache.fakes import DIM, KEY, TEXTS, CountingEncoder, fake_vectors, snapshot
 
 # ------------------------------------------------------------------------------------------------ shards

@@ -155,3 +155,14 @@ def test_foreign_targets_are_refused_unless_allowed(tmp_path: Path) -> None:
 
     cfg = OmegaConf.create({"a": {"_target_": "rtriever_eval.x.Y"}, "b": [{"_target_": "os.system"}], "c": None})
     assert foreign_targets(cfg) == ["b[0]._target_=os.system"]
+
+
+def test_help_and_option_lists_show_only_choices_a_user_can_pick(tmp_path: Path) -> None:
+    proc = run_eval_child("--help", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-1500:]
+    assert "model: bm25, bm25_bright," in proc.stdout and "run_file" in proc.stdout
+    assert "schema" not in proc.stdout.split("== Config ==")[0]  # the schemas Hydra validates with are no choice
+    wrong = run_eval_child("model=nosuch", cwd=tmp_path)
+    assert wrong.returncode != 0 and "Available options in 'model'" in wrong.stderr
+    options = wrong.stderr.split("Available options in 'model':")[1].split("Config search path")[0].split()
+    assert "minilm" in options and not [o for o in options if "schema" in o]

@@ -6,8 +6,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from rtriever_eval.encoders import kernels
-from rtriever_eval.encoders.kernels import Kernels, OneDNNLinear, choose_cpu_linear, choose_kernels
+from rtriever_eval.encoders import cpu_linear
+from rtriever_eval.encoders.cpu_linear import OneDNNLinear, choose_cpu_linear
+from rtriever_eval.encoders.kernels import Kernels, choose_kernels
 
 
 def test_onednn_mode_only_touches_float32_cpu_linears() -> None:
@@ -32,10 +33,10 @@ def test_cpu_linear_is_decided_by_setting_and_hardware(monkeypatch: pytest.Monke
     assert choose_cpu_linear("onednn", CPU, "float32")[0] == ("onednn" if onednn else "torch")
     assert choose_cpu_linear("onednn", CPU, "bfloat16")[0] == "torch"  # float32 linears only
     assert choose_cpu_linear("onednn", torch.device("cuda"), "float32")[0] == "torch"
-    monkeypatch.setattr(kernels, "cpu_info", lambda: ("AuthenticAMD", frozenset({"avx2", "avx512f"})))
+    monkeypatch.setattr(cpu_linear, "cpu_info", lambda: ("AuthenticAMD", frozenset({"avx2", "avx512f"})))
     assert choose_cpu_linear("auto", CPU, "float32")[0] == ("onednn" if onednn else "torch")
     for vendor, flags in (("AuthenticAMD", {"avx2"}), ("GenuineIntel", {"avx2", "avx512f"})):
-        monkeypatch.setattr(kernels, "cpu_info", lambda v=vendor, f=flags: (v, frozenset(f)))
+        monkeypatch.setattr(cpu_linear, "cpu_info", lambda v=vendor, f=flags: (v, frozenset(f)))
         assert choose_cpu_linear("auto", CPU, "float32")[0] == "torch"
     with pytest.raises(ValueError, match="cpu_linear"):
         choose_cpu_linear("mkl", CPU, "float32")

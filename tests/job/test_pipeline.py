@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from rtriever_eval.base.errors import ConfigError
-from rtriever_eval.job.pipeline import StaleResultsError
+from rtriever_eval.job.plan import StaleResultsError
 from rtriever_eval.settings.hydra import PACKAGE_DIR
 from tests.helpers import evaluate_in_process, file_digests
 

@@ -169,7 +169,7 @@ def test_launcher_configs_compose_with_the_project_hydra_defaults(launcher: str,
     ],
 )
 def test_stage_settings_that_cannot_work_fail_before_any_work(overrides: list[str], message: str) -> None:
-    from rtriever_eval.job.pipeline import check_stage
+    from rtriever_eval.job.plan import check_stage
     from rtriever_eval.settings.hydra import to_settings
 
     with pytest.raises(InputError, match=re.escape(message)):

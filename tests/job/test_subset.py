@@ -11,7 +11,7 @@ import pytest
 
 from rtriever_eval.cli.check import main as check_main
 from rtriever_eval.data.synthetic import write_bright_copy
-from rtriever_eval.job.pipeline import StaleResultsError
+from rtriever_eval.job.plan import StaleResultsError
 from rtriever_eval.job.subset import _depth
 from tests.conftest import Quickstart
 from tests.helpers import PROJECT_ROOT, call_main, compose_config, evaluate_in_process, run_eval_child
@@ -74,7 +74,7 @@ def test_the_subset_is_in_the_fingerprint(tmp_path: Path) -> None:
     common = ("model=bm25", "dataset=sample", "domains=[biology]", "print_report=false",
               f"paths.results_dir={tmp_path / 'r'}", f"paths.cache_dir={tmp_path / 'c'}")  # fmt: skip
     evaluate_in_process(*common)
-    from rtriever_eval.job.pipeline import plan_run
+    from rtriever_eval.job.plan import plan_run
 
     with pytest.raises(StaleResultsError, match=r"dataset\.subset"):
         plan_run(compose_config(*common, "dataset.subset=candidates"))

@@ -10,8 +10,8 @@ import pytest
 
 from rtriever_eval.base.types import Document, DomainData
 from rtriever_eval.data.loading import load_domain
+from rtriever_eval.job.build import build_retriever
 from rtriever_eval.prompts.resolve import Prompts
-from rtriever_eval.retrievers.base import build_retriever
 from rtriever_eval.settings import BM25Settings, CacheSettings, DatasetSettings, DenseSettings, ModelSettings
 from rtriever_eval.settings.hydra import PACKAGE_DIR
 from rtriever_eval.testing import minilm_path

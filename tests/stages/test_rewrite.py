@@ -30,7 +30,7 @@ def _rows(path: Path) -> list[dict[str, str]]:
 
 
 def test_rewrite_writes_resumes_and_refuses_other_settings(lm: Path, tmp_path: Path) -> None:
-    from rtriever_eval.job.pipeline import run_rewrite
+    from rtriever_eval.job.domains import run_rewrite
     from rtriever_eval.settings.hydra import to_settings
     from tests.helpers import compose_config
 

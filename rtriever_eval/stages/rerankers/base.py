@@ -1,7 +1,7 @@
 """The Reranker protocol the rerank stage calls, the shared pair-scoring loop (cache first, the model only for
-what is missing), and the factory from typed reranker settings.
+what is missing, in chunks a stopped run keeps).
 
-Knows pairs, the pair-score cache and the settings classes; how a model scores a pair is each reranker's own.
+Knows pairs and the pair-score cache; how a model scores a pair is each reranker's own (build.py picks one).
 """
 
 from __future__ import annotations
@@ -11,12 +11,11 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from rtriever_eval.base.errors import ConfigError, InputError
+from rtriever_eval.base.errors import InputError
 from rtriever_eval.base.interrupt import check as check_interrupt
 from rtriever_eval.base.types import DomainData
 from rtriever_eval.cache.pairs import PairScoreCache, pair_hash
 from rtriever_eval.prompts.resolve import Prompts
-from rtriever_eval.settings import CacheSettings, CrossEncoderSettings, DenseSettings, LLMRerankerSettings
 
 Candidates = Mapping[str, Sequence[str]]
 """qid -> the document ids to score for it."""
@@ -77,20 +76,3 @@ def score_pairs_cached(
         assert value is not None
         out[qid][doc] = float(value)
     return out, len(todo)
-
-
-def build_reranker(settings: Any, *, cache_dir: str | None, cache: CacheSettings | None = None) -> Reranker:
-    cache = cache or CacheSettings()
-    if isinstance(settings, DenseSettings):
-        from rtriever_eval.stages.rerankers.dense import DenseReranker
-
-        return DenseReranker(settings, cache_dir=cache_dir, cache=cache)
-    if isinstance(settings, CrossEncoderSettings):
-        from rtriever_eval.stages.rerankers.cross_encoder import CrossEncoderReranker
-
-        return CrossEncoderReranker(settings, cache_dir=cache_dir, mode=cache.mode)
-    if isinstance(settings, LLMRerankerSettings):
-        from rtriever_eval.stages.rerankers.llm import LLMReranker
-
-        return LLMReranker(settings, cache_dir=cache_dir, mode=cache.mode)
-    raise ConfigError(f"unknown reranker settings {type(settings).__name__}", field="reranker")

@@ -20,7 +20,7 @@ from rtriever_eval.cache.pairs import PairScoreCache
 from rtriever_eval.encoders.batching import plan_batches
 from rtriever_eval.encoders.kernels import resolve_device
 from rtriever_eval.prompts.resolve import Prompts
-from rtriever_eval.settings import CrossEncoderSettings
+from rtriever_eval.settings.stages import CrossEncoderSettings
 from rtriever_eval.stages.rerankers.base import Candidates, score_pairs_cached
 
 log = logging.getLogger(__name__)

@@ -13,7 +13,8 @@ import numpy as np
 from rtriever_eval.base.types import DomainData
 from rtriever_eval.prompts.resolve import Prompts
 from rtriever_eval.retrievers.dense import DenseRetriever
-from rtriever_eval.settings import CacheSettings, DenseSettings
+from rtriever_eval.settings.job import CacheSettings
+from rtriever_eval.settings.models import DenseSettings
 from rtriever_eval.stages.rerankers.base import Candidates
 
 

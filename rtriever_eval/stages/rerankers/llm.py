@@ -22,14 +22,14 @@ from rtriever_eval.cache import FingerprintMemo, model_identity
 from rtriever_eval.cache.pairs import PairScoreCache
 from rtriever_eval.encoders.batching import iter_batches
 from rtriever_eval.encoders.kernels import choose_kernels
+from rtriever_eval.encoders.loading import TORCH_DTYPES
 from rtriever_eval.encoders.pooling import last_attended_index
 from rtriever_eval.encoders.tokenization import TokenIds
 from rtriever_eval.prompts.resolve import Prompts
-from rtriever_eval.settings import LLMRerankerSettings
+from rtriever_eval.settings.stages import LLMRerankerSettings
 from rtriever_eval.stages.rerankers.base import Candidates, score_pairs_cached
 
 log = logging.getLogger(__name__)
-TORCH_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
 class LLMReranker:

@@ -12,7 +12,6 @@ from pathlib import Path
 
 from rtriever_eval.base.errors import InputError
 from rtriever_eval.cli.common import fail
-from rtriever_eval.job.results import SUMMARY_FILE
 from rtriever_eval.reporting.regression import (
     DEFAULT_METRIC,
     EXIT_REGRESSED,
@@ -27,6 +26,7 @@ from rtriever_eval.reporting.regression import (
     load_side,
     match_runs,
 )
+from rtriever_eval.results.contract import SUMMARY_FILE
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -29,8 +29,8 @@ register_configs()
 
 
 def _print_report(results_dir: str | Path, experiment: str) -> None:
-    from rtriever_eval.job.results import experiment_folder
     from rtriever_eval.reporting.tables import build_reports
+    from rtriever_eval.results.contract import experiment_folder
 
     folder = experiment_folder(results_dir, experiment)
     try:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from rtriever_eval.base.errors import InputError
 from rtriever_eval.cli.common import fail
-from rtriever_eval.job.results import SUMMARY_FILE
+from rtriever_eval.results.contract import SUMMARY_FILE
 
 
 def _check_references(names: list[str], tolerance: float | None) -> None:
@@ -30,7 +30,7 @@ def _check_references(names: list[str], tolerance: float | None) -> None:
 
 def _references_and_plots(args: argparse.Namespace, out_dir: Path) -> None:
     """--compare-to tables (printed, compare_<ref>.md/.csv) and, unless --no-plots, the figures, in out_dir."""
-    from rtriever_eval.job.results import collect_summaries
+    from rtriever_eval.results.contract import collect_summaries
 
     df = collect_summaries(args.results_dir)
     if args.compare_to:

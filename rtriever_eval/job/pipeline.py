@@ -22,13 +22,13 @@ from rtriever_eval.base.provenance import git_state, safe_component, versions
 from rtriever_eval.base.types import DomainData
 from rtriever_eval.job.domains import check_evaluable, load_evaluated
 from rtriever_eval.job.facts import model_facts
-from rtriever_eval.job.fingerprint import Fingerprint
 from rtriever_eval.job.plan import Plan, fingerprint_of, plan_run, prepare_run, with_reuse
-from rtriever_eval.job.results import Summary, run_lock, write_domain
 from rtriever_eval.job.snippets import build_snippets
 from rtriever_eval.job.subset import subset_info
 from rtriever_eval.metrics.aspects import with_aspect_metrics
 from rtriever_eval.metrics.trec_measures import evaluate
+from rtriever_eval.results.contract import Summary, run_lock, write_domain
+from rtriever_eval.results.fingerprint import Fingerprint
 from rtriever_eval.retrievers.base import CorpusEncoder
 from rtriever_eval.retrievers.search import to_run
 from rtriever_eval.settings.hydra import to_settings

@@ -21,9 +21,9 @@ from rtriever_eval.base.types import DomainData
 from rtriever_eval.job.build import build_retriever
 from rtriever_eval.job.checks import check_run
 from rtriever_eval.job.domains import load_evaluated, run_rewrite
-from rtriever_eval.job.fingerprint import Fingerprint, config_fields, data_sha256, describe_value, differences
-from rtriever_eval.job.results import SUMMARY_FILE, Summary, read_summary, run_folder
 from rtriever_eval.prompts.resolve import Prompts, resolve_prompts
+from rtriever_eval.results.contract import SUMMARY_FILE, Summary, read_summary, run_folder
+from rtriever_eval.results.fingerprint import Fingerprint, config_fields, data_sha256, describe_value, differences
 from rtriever_eval.retrievers.base import Retriever
 from rtriever_eval.settings.hydra import to_settings
 from rtriever_eval.settings.job import EvaluateSettings

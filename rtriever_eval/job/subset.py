@@ -20,8 +20,8 @@ from rtriever_eval.base.checksum import digest_bytes
 from rtriever_eval.base.errors import InputError
 from rtriever_eval.base.io import write_json_atomic
 from rtriever_eval.base.types import DomainData
-from rtriever_eval.job.fingerprint import data_sha256
 from rtriever_eval.prompts.resolve import Prompts
+from rtriever_eval.results.fingerprint import data_sha256
 from rtriever_eval.settings.job import DatasetSettings
 from rtriever_eval.settings.models import BM25Settings
 

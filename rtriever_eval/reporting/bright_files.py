@@ -17,8 +17,8 @@ from rtriever_eval.base.io import write_new_texts
 from rtriever_eval.base.provenance import safe_component
 from rtriever_eval.base.trec import ranked
 from rtriever_eval.base.types import Qrels, Run
-from rtriever_eval.job.results import SUMMARY_FILE, Summary, iter_summary_paths, read_domain_run, read_summary
 from rtriever_eval.metrics.trec_measures import evaluate
+from rtriever_eval.results.contract import SUMMARY_FILE, Summary, iter_summary_paths, read_domain_run, read_summary
 
 CUTOFFS = (1, 5, 10, 25, 50, 100)
 """run.py's k_values."""
@@ -61,7 +61,7 @@ def export_bright(root: str | Path, out: str | Path) -> list[Path]:
             with other content. Nothing is written when any result is refused.
     """
     from rtriever_eval.data import evaluated_data
-    from rtriever_eval.job.fingerprint import data_sha256
+    from rtriever_eval.results.fingerprint import data_sha256
 
     planned = []
     for path in iter_summary_paths(root):

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from rtriever_eval.base.errors import ConfigError, InputError
-from rtriever_eval.job.results import PER_QUERY_FILE, RUN_FILE, SUMMARY_FILE, iter_summary_paths, read_summary
+from rtriever_eval.results.contract import PER_QUERY_FILE, RUN_FILE, SUMMARY_FILE, iter_summary_paths, read_summary
 
 FORMAT, VERSION = "rtriever-bundle", 1
 MANIFEST = "manifest.json"
@@ -152,8 +152,8 @@ def _read_run_lines(path: Path, problems: list[str]) -> dict[str, list[tuple[str
 
 def _check_domain(folder: Path, bundle: Path, problems: list[str], notes: list[str]) -> None:
     from rtriever_eval.base.trec import read_qrels
-    from rtriever_eval.job.results import load_per_query
     from rtriever_eval.metrics.trec_measures import evaluate, parse_measure
+    from rtriever_eval.results.contract import load_per_query
 
     summary = read_summary(folder / SUMMARY_FILE)
     where = folder.relative_to(bundle)

@@ -20,11 +20,17 @@ import pandas as pd
 from rtriever_eval.base.errors import InputError
 from rtriever_eval.base.io import write_text_atomic
 from rtriever_eval.base.trec import ranked
-from rtriever_eval.job.results import PER_QUERY_FILE, collect_summaries, read_domain_run, read_snippets, read_summary
-from rtriever_eval.job.results import run_labels as labels_of
 from rtriever_eval.reporting.html_assets import CSS, SCRIPT
 from rtriever_eval.reporting.render import OVERLAP_MARK, subset_note, table_metric
 from rtriever_eval.reporting.tables import SignificanceOptions, comparison_table, significance_table
+from rtriever_eval.results.contract import (
+    PER_QUERY_FILE,
+    collect_summaries,
+    read_domain_run,
+    read_snippets,
+    read_summary,
+)
+from rtriever_eval.results.contract import run_labels as labels_of
 from rtriever_eval.settings.registry import display_order
 
 REPORT_FILE = "report.html"

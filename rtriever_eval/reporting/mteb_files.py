@@ -22,8 +22,15 @@ import pandas as pd
 from rtriever_eval.base.errors import InputError
 from rtriever_eval.base.io import write_new_texts, write_text_atomic
 from rtriever_eval.base.provenance import safe_component
-from rtriever_eval.job.results import RUN_FILE, SUMMARY_FILE, Summary, iter_summary_paths, read_domain_run, read_summary
 from rtriever_eval.metrics.trec_measures import evaluate
+from rtriever_eval.results.contract import (
+    RUN_FILE,
+    SUMMARY_FILE,
+    Summary,
+    iter_summary_paths,
+    read_domain_run,
+    read_summary,
+)
 from rtriever_eval.settings.registry import BRIGHT_DOMAINS, TRACKS, MtebTask, from_mteb_task, mteb_task
 
 log = logging.getLogger(__name__)
@@ -77,7 +84,7 @@ def _scores(summary: Summary, folder: Path, task: MtebTask, meta: Any) -> tuple[
     """The task's score entry (MTEB's keys at MTEB's cutoffs, computed with pytrec_eval, trec_eval -c averaging) and
     the run as MTEB predictions, after checking the judgments are the ones the result was evaluated on."""
     from rtriever_eval.data import evaluated_data
-    from rtriever_eval.job.fingerprint import data_sha256
+    from rtriever_eval.results.fingerprint import data_sha256
 
     data = evaluated_data(summary.config["dataset"], summary.domain)
     recorded = (summary.fingerprint or {}).get("evaluation_sha256")

@@ -19,9 +19,9 @@ from matplotlib.figure import Figure
 
 from rtriever_eval.base.errors import InputError
 from rtriever_eval.base.provenance import safe_component
-from rtriever_eval.job.results import run_labels
 from rtriever_eval.reporting.render import metric_slug, table_metric
 from rtriever_eval.reporting.tables import AVG, comparison_table
+from rtriever_eval.results.contract import run_labels
 
 log = logging.getLogger(__name__)
 

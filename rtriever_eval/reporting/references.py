@@ -187,7 +187,7 @@ def compare(
         beyond_tolerance. A run's avg is its mean over the domains the reference's average spans, and NaN
         (never flagged) when the run lacks any of them; domains the run lacks are left out.
     """
-    from rtriever_eval.job.results import run_labels
+    from rtriever_eval.results.contract import run_labels
 
     if tolerance < 0 or math.isnan(tolerance):
         raise InputError(f"tolerance must be >= 0, not {tolerance}", field="tolerance")

@@ -20,8 +20,8 @@ import numpy as np
 import pandas as pd
 
 from rtriever_eval.base.errors import InputError
-from rtriever_eval.job.results import SUMMARY_FILE, collect_summaries, load_per_query, run_labels
 from rtriever_eval.reporting.significance import compare_domains
+from rtriever_eval.results.contract import SUMMARY_FILE, collect_summaries, load_per_query, run_labels
 from rtriever_eval.settings.registry import display_order, headline_of
 
 BASELINE_FORMAT = "rtriever-check-baseline"

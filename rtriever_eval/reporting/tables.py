@@ -17,7 +17,6 @@ import pandas as pd
 from rtriever_eval.base.errors import InputError
 from rtriever_eval.base.io import write_text_atomic
 from rtriever_eval.base.provenance import safe_component
-from rtriever_eval.job.results import SUMMARY_FILE, collect_summaries, load_per_query, run_labels
 from rtriever_eval.reporting.render import (
     BETTER,
     MARKS_TEX,
@@ -39,6 +38,7 @@ from rtriever_eval.reporting.significance import (
     bootstrap_domain_and_macro_ci,
     compare_domains,
 )
+from rtriever_eval.results.contract import SUMMARY_FILE, collect_summaries, load_per_query, run_labels
 from rtriever_eval.settings.registry import display_order
 
 log = logging.getLogger(__name__)

@@ -11,8 +11,8 @@ from pathlib import Path
 
 from rtriever_eval.base.errors import ConfigError
 from rtriever_eval.base.types import DomainData
-from rtriever_eval.job.fingerprint import data_sha256
-from rtriever_eval.job.results import SUMMARY_FILE, Summary, domain_folder, read_domain_run, read_summary
+from rtriever_eval.results.contract import SUMMARY_FILE, Summary, domain_folder, read_domain_run, read_summary
+from rtriever_eval.results.fingerprint import data_sha256
 from rtriever_eval.retrievers.search import Ranked
 
 

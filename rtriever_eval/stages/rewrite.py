@@ -21,7 +21,7 @@ from rtriever_eval.base.io import file_lock, write_json_atomic
 from rtriever_eval.base.provenance import versions
 from rtriever_eval.base.types import Query
 from rtriever_eval.cache import FingerprintMemo, model_identity
-from rtriever_eval.job.fingerprint import describe_value, flatten
+from rtriever_eval.results.fingerprint import describe_value, flatten
 from rtriever_eval.settings.stages import RewriterSettings
 
 log = logging.getLogger(__name__)

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from rtriever_eval.cli.check import main
-from rtriever_eval.job.results import file_digest
+from rtriever_eval.results.contract import file_digest
 from tests.conftest import Quickstart
 from tests.helpers import run_console
 

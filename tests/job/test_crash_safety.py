@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from rtriever_eval.job.results import PER_QUERY_FILE, RUN_FILE, SUMMARY_FILE
+from rtriever_eval.results.contract import PER_QUERY_FILE, RUN_FILE, SUMMARY_FILE
 from tests.helpers import ChildRun, run_eval_child
 
 ARGS = ["model=minilm", "domains=[biology,leetcode]", "cache.shard_size=8", "print_report=false"]

@@ -23,7 +23,7 @@ from rtriever_eval.base.errors import InputError
 from rtriever_eval.base.trec import read_run
 from rtriever_eval.cache import EmbeddingCache, compact_ranges
 from rtriever_eval.job.pipeline import run_evaluation
-from rtriever_eval.job.results import SUMMARY_FILE
+from rtriever_eval.results.contract import SUMMARY_FILE
 from rtriever_eval.settings.hydra import CONF_DIR, register_configs
 from tests.helpers import run_eval_child
 

@@ -13,8 +13,8 @@ from matplotlib.container import BarContainer, ErrorbarContainer
 
 from rtriever_eval.base.errors import InputError
 from rtriever_eval.cli.report import main as report_main
-from rtriever_eval.job.results import collect_summaries
 from rtriever_eval.reporting.plots import ablation_deltas, per_domain_bars, recall_curves, write_plots
+from rtriever_eval.results.contract import collect_summaries
 from tests.helpers import call_main
 
 Recalls = tuple[float, float, float, float]  # nDCG@10, R@10, R@100, R@1000

@@ -13,7 +13,6 @@ import pytest
 
 from rtriever_eval.base.errors import InputError
 from rtriever_eval.cli.report import main as report_main
-from rtriever_eval.job.results import collect_summaries
 from rtriever_eval.reporting.references import (
     AVG_SPANS,
     compare,
@@ -23,6 +22,7 @@ from rtriever_eval.reporting.references import (
     normalise_domain,
     reference_domains,
 )
+from rtriever_eval.results.contract import collect_summaries
 from rtriever_eval.settings.registry import BRIGHT_DOMAINS
 from tests.helpers import call_main
 

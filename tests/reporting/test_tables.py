@@ -11,9 +11,9 @@ import pytest
 
 from rtriever_eval.base.errors import InputError
 from rtriever_eval.cli.report import main as report_main
-from rtriever_eval.job.results import collect_summaries, load_per_query
 from rtriever_eval.reporting.render import to_latex, to_markdown
 from rtriever_eval.reporting.tables import SignificanceOptions, comparison_table, significance_table
+from rtriever_eval.results.contract import collect_summaries, load_per_query
 from tests.helpers import call_main
 
 

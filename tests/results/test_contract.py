@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 
 from rtriever_eval.base.errors import InputError
-from rtriever_eval.job import results
-from rtriever_eval.job.results import Summary, collect_summaries, domain_folder, read_summary, write_domain
+from rtriever_eval.results import contract as results
+from rtriever_eval.results.contract import Summary, collect_summaries, domain_folder, read_summary, write_domain
 
 
 def _summary(**extra: object) -> Summary:

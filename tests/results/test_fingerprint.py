@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 from rtriever_eval.base.types import Document, DomainData, Query
-from rtriever_eval.job.fingerprint import NON_RESULT_KEYS, Fingerprint, config_fields, data_sha256, differences
+from rtriever_eval.results.fingerprint import NON_RESULT_KEYS, Fingerprint, config_fields, data_sha256, differences
 from rtriever_eval.settings.hydra import to_settings
 from tests.helpers import compose_config
 

@@ -1,6 +1,7 @@
 """The package's layout holds, read from the code's own imports: no module over 400 lines, no import circle (imports
-inside functions count), every module opens with a docstring, reporting reads results and reaches the data only
-through the data package's public face (``rtriever_eval.data``), never a loader."""
+inside functions count), no folder importing one its package docstring lists after it, the same folders in the
+docs' map, every module opening with a docstring, reporting reaching the data only through the data package's
+public face (``rtriever_eval.data``), never a loader."""
 
 from __future__ import annotations
 
@@ -88,3 +89,24 @@ def test_reporting_reads_results_never_a_loader() -> None:
         if target.startswith("rtriever_eval.data.")
     }
     assert reaches == set()
+
+
+def _folders_in_order(text: str, mark: str) -> list[str]:
+    return [line.split(mark)[1].rstrip("/") for line in text.splitlines() if line.startswith(f"- {mark}")
+            or line.startswith(f"| {mark}")]  # fmt: skip
+
+
+def test_no_folder_imports_one_listed_after_it_and_the_map_lists_them_all() -> None:
+    order = _folders_in_order((PACKAGE / "__init__.py").read_text(), "``")
+    folders = sorted(p.name for p in PACKAGE.iterdir() if (p / "__init__.py").is_file())
+    assert sorted(order) == folders
+    assert _folders_in_order((PACKAGE.parent / "docs" / "map.md").read_text(), "`") == order
+    rank = {f: i for i, f in enumerate(order)}
+    upward = sorted(
+        f"{a} -> {b}"
+        for a, targets in _graph().items()
+        for b in targets
+        if a.count(".") > 0 and b.count(".") > 0
+        and a.split(".")[1] in rank and b.split(".")[1] in rank and rank[b.split(".")[1]] > rank[a.split(".")[1]]
+    )
+    assert upward == []

@@ -319,8 +319,9 @@ class CacheEntry:
         if self.writable:
             (self.folder / LAST_USED).touch()
 
-    def write_shard(self, index: int, rows: np.ndarray, *, seconds: float) -> None:
-        """Write shard ``index`` atomically, then its record, then the manifest."""
+    def write_shard(self, index: int, rows: np.ndarray, *, seconds: float, tokens: int | None = None) -> int:
+        """Write shard ``index`` atomically, then its record (with the model input ``tokens`` the rows took, when
+        known), then the manifest; returns the bytes of the shard file."""
         if not self.writable:
             raise RuntimeError("this cache entry is read-only")
         a, b = index * self.shard_size, min((index + 1) * self.shard_size, self.n)
@@ -342,12 +343,14 @@ class CacheEntry:
             "checksum": writer.digest,  # of the bytes meant to be written, checked on every read
             "dim": int(arr.shape[1]),
             "encode_s": round(seconds, 4),
+            "tokens": tokens,
             "written_at": _now(),
             "session": session(),
         }
         write_json_atomic(self.folder / f"{name}.json", record)
         checkpoint("cache_shard_written")
         self.update_manifest(dim=int(arr.shape[1]), encoded={index: b - a})
+        return (self.folder / f"{name}.npy").stat().st_size
 
     def update_manifest(self, *, dim: int | None = None, encoded: Mapping[int, int] | None = None) -> None:
         """Re-read the manifest and the shard records under the lock, merge, write atomically."""

@@ -62,14 +62,29 @@ class EncodeStats:
     shards_encoded: list[int] = field(default_factory=list)
     shards_repaired: list[int] = field(default_factory=list)  # found damaged on read, encoded again
     seconds: float = 0.0
+    tokens_encoded: int | None = 0  # model input tokens of the rows encoded here (None: the encoder counts none)
+    tokens_cached: int | None = 0  # of the rows found cached, as their shard records hold them (None: unrecorded)
+    bytes_written: int = 0  # shard files written by this call
 
     @property
     def hit(self) -> bool:
         return self.rows_encoded == 0
 
 
-Encode = Callable[[Sequence[str]], np.ndarray]
-"""Rows (len(texts), dim) float32 for a list of texts."""
+@dataclass(frozen=True)
+class Encoded:
+    """What an encode call may return besides bare rows: the rows and the model input tokens they took."""
+
+    rows: np.ndarray
+    tokens: int | None
+
+
+Encode = Callable[[Sequence[str]], "np.ndarray | Encoded"]
+"""Rows (len(texts), dim) float32 for a list of texts (or ``Encoded``: rows and the tokens they took)."""
+
+
+def _add(total: int | None, part: int | None) -> int | None:
+    return None if total is None or part is None else total + part
 
 
 class NonFiniteVectors(ValueError):
@@ -253,6 +268,8 @@ class EmbeddingCache:
                     log.warning("%s: %s; encoding that shard again", label or "embeddings", loaded)
                     damaged.add(j)
                 stats.rows_cached = sum(ranges[j][1] - ranges[j][0] for j in done - damaged)
+                for j in done - damaged:
+                    stats.tokens_cached = _add(stats.tokens_cached, (entry.record(j) or {}).get("tokens"))
                 todo = [j for j in range(len(ranges)) if j not in blocks]
                 blocks.update(self._encode_shards(entry, texts, encode, todo, stats, label, write=self.writable))
             entry.touch()
@@ -298,15 +315,18 @@ class EmbeddingCache:
             check_interrupt()  # a safe point: every finished shard is on disk
             a, b = ranges[j]
             t0 = time.perf_counter()
-            rows = np.ascontiguousarray(encode(list(texts[a:b])), dtype=np.float32)
+            result = encode(list(texts[a:b]))
+            tokens = result.tokens if isinstance(result, Encoded) else None
+            rows = np.ascontiguousarray(result.rows if isinstance(result, Encoded) else result, dtype=np.float32)
             if rows.ndim != 2 or rows.shape[0] != b - a:
                 raise ValueError(f"encoder returned shape {rows.shape} for {b - a} texts")
             bad = np.flatnonzero(~np.isfinite(rows).all(axis=1))
             if bad.size:  # never cached, never scored: the caller names the texts and the way out
                 raise NonFiniteVectors(label or "embeddings", j, bad + a, n=b - a)
             seconds = time.perf_counter() - t0
+            stats.tokens_encoded = _add(stats.tokens_encoded, tokens)
             if write and entry is not None:
-                entry.write_shard(j, rows, seconds=seconds)
+                stats.bytes_written += entry.write_shard(j, rows, seconds=seconds, tokens=tokens)
                 out[j] = entry.load_shard(j)
             else:
                 out[j] = rows
@@ -348,6 +368,7 @@ class EmbeddingCache:
                             if found is not None:
                                 out[j] = found
                                 stats.rows_cached += ranges[j][1] - ranges[j][0]
+                                stats.tokens_cached = _add(stats.tokens_cached, (entry.record(j) or {}).get("tokens"))
                             else:
                                 encode_one(j)
                         finally:

@@ -54,6 +54,13 @@ class ReportCallback(Callback):
     """Prints the experiment's comparison table once a multirun sweep has finished."""
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        if config.get("stage", "all") == "plan":
+            from rtriever_eval.job.estimate import read_plans, sweep_totals
+
+            plans = read_plans(Path(config.hydra.sweep.dir))
+            if plans:
+                print(sweep_totals(plans))
+            return
         if config.get("print_report", True) and config.get("stage", "all") != "encode":
             _print_report(config.paths.results_dir, str(config.experiment_name))
 
@@ -70,6 +77,12 @@ def _app(cfg: DictConfig) -> None:
             stage = settings.stage
             if stage == "encode":
                 run_encoding(settings)
+            elif stage == "plan":
+                from rtriever_eval.job.estimate import run_plan
+                from rtriever_eval.job.plan import prepare_run
+
+                multirun = HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+                run_plan(prepare_run(settings), Path(HydraConfig.get().runtime.output_dir) if multirun else None)
             else:
                 run_evaluation(settings)
     except interrupt.Interrupted as exc:
@@ -87,7 +100,7 @@ def _app(cfg: DictConfig) -> None:
             "rerun the same command once the problem is fixed to finish the remaining domains."
         )
     multirun = HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
-    if cfg.print_report and not multirun and stage != "encode":
+    if cfg.print_report and not multirun and stage not in ("encode", "plan"):
         _print_report(cfg.paths.results_dir, str(cfg.experiment_name))
 
 

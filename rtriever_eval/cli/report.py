@@ -139,6 +139,11 @@ def main(argv: list[str] | None = None) -> None:
         help="gather runs, per-query files, summaries, configs, versions, prompts, judgments and a sha256 manifest "
         "into OUT and OUT.tar.gz (check it with rtriever-check --validate OUT)",
     )
+    parser.add_argument("--judged-gap", type=float, default=None, metavar="X",
+                        help="with --baseline, name run/domain pairs whose Judged@10 differs from the baseline's by "
+                        "more than X (0-1 scale; default 0.1)")  # fmt: skip
+    parser.add_argument("--cost", action="store_true",
+                        help="also print and write what each run cost (cost.md, cost.csv, cost_pareto.png)")
     parser.add_argument(
         "--mteb",
         default=None,
@@ -169,7 +174,8 @@ def main(argv: list[str] | None = None) -> None:
 
     significance = None
     if args.baseline is not None:
-        significance = SignificanceOptions(baseline=args.baseline, test=args.test, alpha=args.alpha)
+        gap = {} if args.judged_gap is None else {"judged_gap": args.judged_gap}
+        significance = SignificanceOptions(baseline=args.baseline, test=args.test, alpha=args.alpha, **gap)
     if args.bundle is not None:
         from rtriever_eval.reporting.bundle import write_bundle
 
@@ -189,6 +195,10 @@ def main(argv: list[str] | None = None) -> None:
         return
     print(text)
     try:
+        if args.cost:
+            from rtriever_eval.reporting.cost import write_cost
+
+            print(write_cost(args.results_dir, files[0].parent, plots=args.plots)[0])
         _references_and_plots(args, files[0].parent)
     except InputError as exc:
         fail(str(exc))

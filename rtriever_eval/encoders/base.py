@@ -7,11 +7,24 @@ summaries); it knows nothing of how a backend tokenises, batches or pools, nor w
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
 from rtriever_eval.encoders.kernels import Kernels
+
+
+@dataclass
+class EncoderUsage:
+    """What an encoder has spent since it was built: model input tokens (prompts and special tokens included, after
+    truncation; None where the backend does not count them), seconds tokenising, seconds in the forward passes (to
+    the last result back on the host, so GPU time is not under-counted)."""
+
+    tokens: int | None = 0
+    tokenise_s: float = 0.0
+    forward_s: float = 0.0
+    load_s: float = 0.0  # loading the weights
 
 
 @runtime_checkable
@@ -20,6 +33,7 @@ class Encoder(Protocol):
     kernels it runs on, decided before any weight is loaded (part of the cache key)."""
 
     kernels: Kernels
+    usage: EncoderUsage
 
     def encode(
         self,

@@ -24,6 +24,7 @@ import torch
 from rtriever_eval.base.errors import ConfigError
 from rtriever_eval.base.interrupt import check as check_interrupt
 from rtriever_eval.encoders import packing
+from rtriever_eval.encoders.base import EncoderUsage
 from rtriever_eval.encoders.batching import TokenizedBatch, iter_batches, plan_batches
 from rtriever_eval.encoders.cpu_linear import OneDNNLinear
 from rtriever_eval.encoders.kernels import (
@@ -34,7 +35,7 @@ from rtriever_eval.encoders.kernels import (
     resolve_device,
 )
 from rtriever_eval.encoders.loading import load_config, load_model, load_model_class, load_tokenizer
-from rtriever_eval.encoders.pooling import PACKED_POOLERS, POOLERS, l2_normalize
+from rtriever_eval.encoders.pooling import PACKED_POOLERS, POOLERS, l2_normalize, last_hidden
 from rtriever_eval.encoders.tokenization import TokenIds, Tokenization
 from rtriever_eval.settings.models import DenseSettings as EncoderSettings
 
@@ -45,13 +46,8 @@ __all__ = ["EncoderSettings", "HFEncoder", "plan_batches", "resolve_attn_impleme
 DType = Literal["float32", "bfloat16", "float16"]
 PaddingSide = Literal["left", "right"]
 
-
 _FLUSH_ROWS = 4096
 """Pooled rows kept on the device before one copy back to the host."""
-
-
-def _last_hidden(output: Any) -> torch.Tensor:
-    return output.last_hidden_state if hasattr(output, "last_hidden_state") else output[0]
 
 
 def _flush(pending: list[tuple[np.ndarray, torch.Tensor]], out: np.ndarray) -> None:
@@ -78,6 +74,7 @@ class HFEncoder:
         self._tokenizer: Any = tokenizer
         self._tokenization: Tokenization | None = None
         self._causal: bool | None = None
+        self.usage = EncoderUsage()
         self._oom_splits = 1  # doubled on each out-of-memory error (see _embed_rows)
         self._packed_causal: bool | None = None  # whether packed masks are causal (decided once, then probed)
         model_class = load_model_class(settings) if model is None and settings.packing != "off" else None
@@ -98,7 +95,9 @@ class HFEncoder:
 
     def _load_model(self) -> None:
         if self._model is None:
+            started = time.perf_counter()
             self._model = load_model(self.settings, self._device, self._attn_impl)
+            self.usage.load_s += time.perf_counter() - started
 
     def tokenize(self, texts: Sequence[str], prompt: str = "", *, is_query: bool) -> list[list[int]]:
         """Model input ids per text (specials and appended EOS included, no padding), by the module's rules.
@@ -171,7 +170,9 @@ class HFEncoder:
         """Embed ``prompt + text`` for each text; float32 array (len(texts), dim) in input order."""
         if isinstance(texts, str):
             raise TypeError("encode takes a sequence of texts, not one string")
+        t0 = time.perf_counter()
         tokens = self.token_ids(texts, prompt, is_query=is_query)
+        self.usage.tokenise_s += time.perf_counter() - t0
         self._load_model()
         out = np.empty((len(texts), self.dim), dtype=np.float32)
         if not texts:
@@ -226,8 +227,8 @@ class HFEncoder:
                 bar.update(len(batch.indices))
                 bar.set_postfix(tok_s=f"{tokens_done / max(time.perf_counter() - started, 1e-9):,.0f}", refresh=False)
             _flush(pending, out)
-        elapsed = time.perf_counter() - started
-        logger.debug("encoded %d texts (%d tokens) in %.2fs", len(texts), tokens_done, elapsed)
+        self.usage.forward_s += time.perf_counter() - started
+        self.usage.tokens = (self.usage.tokens or 0) + int(tokens.offsets[-1])
         return out
 
     def _after_oom(self, error: Exception, n: int, what: str) -> None:
@@ -255,7 +256,7 @@ class HFEncoder:
             )
         try:
             output = self._model(input_ids=input_ids, attention_mask=None if unmasked else mask)
-            vectors = pool(_last_hidden(output), mask)  # float32, whatever the model's dtype
+            vectors = pool(last_hidden(output), mask)  # float32, whatever the model's dtype
             return l2_normalize(vectors) if self.settings.normalize else vectors
         except torch.cuda.OutOfMemoryError as error:
             self._after_oom(error, n, f"a batch of {n} texts x {int(input_ids.shape[1])} tokens")

@@ -8,6 +8,7 @@ never locate a token by its id (a pad id can be the real last token).
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import torch
 
@@ -120,3 +121,8 @@ POOLERS: dict[str, Pooler] = {
     "cls": cls_pool,
 }
 """Pooling functions by the names model configs use (``model.pooling``)."""
+
+
+def last_hidden(output: Any) -> torch.Tensor:
+    """The last hidden states of a transformers model's output (an object or a tuple)."""
+    return output.last_hidden_state if hasattr(output, "last_hidden_state") else output[0]

@@ -7,6 +7,7 @@ they agree with the settings; it knows nothing of datasets or prompts. sentence-
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Any
@@ -14,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from rtriever_eval.base.errors import ConfigError
+from rtriever_eval.encoders.base import EncoderUsage
 from rtriever_eval.encoders.hf import EncoderSettings
 from rtriever_eval.encoders.kernels import choose_kernels, resolve_device
 from rtriever_eval.encoders.loading import TORCH_DTYPES
@@ -33,6 +35,7 @@ class SentenceTransformerEncoder:
 
     def __init__(self, settings: EncoderSettings) -> None:
         self.settings = settings
+        self.usage = EncoderUsage(tokens=None)  # sentence-transformers tokenises inside encode: no count here
         self.kernels = choose_kernels(
             device=settings.device,
             attn_implementation=settings.attn_implementation,
@@ -130,6 +133,7 @@ class SentenceTransformerEncoder:
         if isinstance(texts, str):
             raise TypeError("encode takes a sequence of texts, not one string")
         model = self._load()
+        started = time.perf_counter()
         model.max_seq_length = self.settings.effective_query_max_length if is_query else self.settings.max_length
         inputs, prompt_arg = list(texts), prompt or None
         if self.settings.strip_whitespace:  # what sentence-transformers <= 5.3 did to `prompt + text` itself
@@ -142,6 +146,7 @@ class SentenceTransformerEncoder:
             show_progress_bar=show_progress,
             convert_to_numpy=True,
         )
+        self.usage.forward_s += time.perf_counter() - started  # tokenising included: sentence-transformers does both
         return np.asarray(vectors, dtype=np.float32).reshape(len(texts), -1)
 
     @property

@@ -20,6 +20,7 @@ from rtriever_eval.base.faults import checkpoint
 from rtriever_eval.base.interrupt import check as check_interrupt
 from rtriever_eval.base.provenance import git_state, safe_component, versions
 from rtriever_eval.base.types import DomainData
+from rtriever_eval.job.cost import cost_record, model_key, record_throughput, reset_gpu_peak
 from rtriever_eval.job.domains import check_evaluable, load_evaluated
 from rtriever_eval.job.facts import model_facts
 from rtriever_eval.job.plan import Plan, fingerprint_of, plan_run, prepare_run, with_reuse
@@ -33,6 +34,7 @@ from rtriever_eval.retrievers.base import CorpusEncoder
 from rtriever_eval.retrievers.search import to_run
 from rtriever_eval.settings.hydra import to_settings
 from rtriever_eval.settings.job import EvaluateSettings
+from rtriever_eval.settings.models import DenseSettings
 
 log = logging.getLogger(__name__)
 
@@ -57,11 +59,20 @@ class EncodeOutcome:
 
 
 def evaluate_domain(
-    plan: Plan, data: DomainData, out_dir: Path, fingerprint: Fingerprint, counts: dict[str, Any] | None = None
+    plan: Plan,
+    data: DomainData,
+    out_dir: Path,
+    fingerprint: Fingerprint,
+    counts: dict[str, Any] | None = None,
+    *,
+    load_s: float = 0.0,
+    devices: int = 1,
 ) -> Summary:
     """Search, evaluate and write one domain's three result files; returns the summary written. ``counts`` are
-    added to the search's own (the encoding workers' exit codes, say)."""
+    added to the search's own (the encoding workers' exit codes, say); ``load_s`` and ``devices`` go into the cost
+    record (job/cost.py)."""
     s, prompts = plan.settings, plan.prompts[data.name]
+    reset_gpu_peak()
     t0 = time.perf_counter()
     outcome = plan.retriever.search(data, prompts, s.top_k)
     checkpoint("searched")
@@ -71,6 +82,13 @@ def evaluate_domain(
     # unchanged unless the data has aspect annotations
     result = with_aspect_metrics(result, data, run, s.dataset.aspect_metrics, s.dataset.aspect_alpha)
     t2 = time.perf_counter()
+    timings = {
+        **{k: round(v, 4) for k, v in outcome.timings.items()},
+        "search_total_s": round(t1 - t0, 4),
+        "evaluate_s": round(t2 - t1, 4),
+    }
+    cost = cost_record(outcome.usage, timings, outcome.counts, load_s=load_s, evaluate_s=t2 - t1, devices=devices)
+    _log_throughput(plan, outcome.usage, cost)
     summary = Summary(
         domain=data.name,
         model=s.model.name,
@@ -82,11 +100,7 @@ def evaluate_domain(
         document_prompt=prompts.document,
         config=dataclasses.asdict(s),
         versions=versions(),
-        timings={
-            **{k: round(v, 4) for k, v in outcome.timings.items()},
-            "search_total_s": round(t1 - t0, 4),
-            "evaluate_s": round(t2 - t1, 4),
-        },
+        timings=timings,
         experiment=s.experiment_name,
         run=s.run_name,
         n_queries_searched=len(data.queries),
@@ -104,11 +118,23 @@ def evaluate_domain(
         track=plan.track.name,
         subset=subset_info(data),
         model_facts=model_facts(s.model, plan.retriever),
+        cost=cost,
     )
     return write_domain(
         out_dir, run, result.per_query, summary, tag=f"rtriever-eval.{s.run_name}", snippets=build_snippets(data, run)
     )
 
+
+
+def _log_throughput(plan: Plan, usage: dict[str, Any], cost: dict[str, Any]) -> None:
+    """A dense encode's tokens and forward seconds, for later plans' device-hour estimates (job/estimate.py)."""
+    model = plan.settings.model
+    tokens = [side.get("encoded") for side in usage.get("tokens", {}).values()]
+    if not isinstance(model, DenseSettings) or None in tokens or not sum(tokens):
+        return
+    key = model_key(plan.retriever.identity(""), model.dtype, model.max_length)
+    record_throughput(plan.settings.paths.cache_dir if plan.settings.cache.mode == "readwrite" else None, key,
+                      cost["device"]["kind"], sum(tokens), float(usage.get("forward_s", 0.0)))  # fmt: skip
 
 
 def run_encoding(cfg: DictConfig | EvaluateSettings) -> list[EncodeOutcome]:
@@ -162,19 +188,24 @@ def _evaluate_domains(plan: Plan) -> list[DomainOutcome]:
             log.info("%s: %s holds this run's results (same fingerprint), reusing them", domain, out_dir)
             outcomes.append(DomainOutcome(domain, out_dir, plan.reuse[domain], True))
             continue
+        started = time.perf_counter()
         data = load_evaluated(s, domain)
         check_evaluable(data)
         fingerprint = fingerprint_of(plan, data)
+        load_s = time.perf_counter() - started
         if s.stage == "search" and isinstance(plan.retriever, CorpusEncoder):
             plan.retriever.require_corpus_cached(data)
         counts: dict[str, Any] = {}
         if s.stage != "search" and getattr(s.model, "devices", None) is not None:
             from rtriever_eval.job.devices import encode_on_devices
 
+            started = time.perf_counter()
             codes = encode_on_devices(s, domain)  # one worker per device fills the cache; the search reads it
             if codes:
                 counts["encode_worker_exit_codes"] = codes
-        summary = evaluate_domain(plan, data, out_dir, fingerprint, counts)
+                counts["encode_workers_s"] = round(time.perf_counter() - started, 4)
+        devices = len(counts.get("encode_worker_exit_codes", [])) or 1
+        summary = evaluate_domain(plan, data, out_dir, fingerprint, counts, load_s=load_s, devices=devices)
         del data  # the next domain loads without this one's corpus still held (BRIGHT-scale dry run)
         log.info("%s / %s: %s", s.run_name, domain, ", ".join(f"{k}={v:.4f}" for k, v in summary.metrics.items()))
         outcomes.append(DomainOutcome(domain, out_dir, summary, False))

@@ -48,6 +48,7 @@ class Plan:
     domains: list[str]
     prompts: dict[str, Prompts]
     reuse: dict[str, Summary]  # domain -> the summary on disk whose fingerprint matches this run's
+    memory_refusal: str | None = None  # stage=plan: the memory guard's refusal, reported instead of raised
 
     @property
     def folder(self) -> Path:
@@ -130,10 +131,16 @@ def prepare_run(cfg: DictConfig | EvaluateSettings) -> Plan:
     retriever = build_retriever(s.model, cache_dir=s.paths.cache_dir, cache=s.cache, context=context,
                                 reranker=s.reranker, benchmark=bench.name, track=track.name)  # fmt: skip
     prompts = {d: resolve_prompts(s.instructions, s.model, bench, d, track, s.reranker) for d in domains}
-    retriever.preflight(domains, prompts)
+    memory_refusal = None
+    try:
+        retriever.preflight(domains, prompts)
+    except ConfigError as exc:  # a plan reports the memory guard's verdict; every other check stops it as ever
+        if s.stage != "plan" or exc.field != "model.max_tokens_per_batch":
+            raise
+        memory_refusal = exc.reason
     if s.rewriter is not None:
         run_rewrite(s, domains)  # the rewritten-query artifact first: resumed, a no-op when complete
-    return Plan(s, bench, track, retriever, domains, prompts, {})
+    return Plan(s, bench, track, retriever, domains, prompts, {}, memory_refusal)
 
 
 def with_reuse(plan: Plan) -> Plan:

@@ -18,6 +18,7 @@ import pandas as pd
 import pytrec_eval
 
 from rtriever_eval.base.types import Qrels, Run
+from rtriever_eval.metrics.judged import judged_at
 
 
 class _Named(Protocol):
@@ -50,6 +51,7 @@ _FAMILIES: dict[str, tuple[str, bool, bool]] = {
     "P": ("P", True, True),
     "Success": ("success", True, True),
     "Rprec": ("Rprec", False, False),
+    "Judged": ("judged", True, True),  # not trec_eval's: computed in judged.py
 }
 _CUT_MEASURES = {"ndcg": "ndcg_cut", "map": "map_cut"}
 
@@ -64,6 +66,7 @@ VALID_FORMS: tuple[str, ...] = (
     "P@k",
     "Success@k",
     "Rprec",
+    "Judged@k",
 )
 
 _NAME = re.compile(r"(?P<family>[A-Za-z]+)(?:@(?P<cutoff>[0-9]+))?\Z")
@@ -158,7 +161,11 @@ def evaluate(
 
     values = np.zeros((len(judged), len(parsed)), dtype=np.float64)
     row_of = {qid: row for row, qid in enumerate(judged)}
-    plain = [(column, measure) for column, measure in enumerate(parsed) if measure.truncate_at is None]
+    own = [(column, measure) for column, measure in enumerate(parsed) if measure.trec_measure == "judged"]
+    for column, measure in own:  # Judged@k: every judged query, 0.0 when the run lacks it
+        k = int(measure.cutoff or 0)
+        values[:, column] = [judged_at(pytrec_run.get(qid, {}), pytrec_qrels[qid], k) for qid in judged]
+    plain = [(c, m) for c, m in enumerate(parsed) if m.truncate_at is None and m.trec_measure != "judged"]
     if plain and pytrec_run:
         _fill(values, row_of, plain, pytrec_qrels, pytrec_run, relevance_level)
     for depth in sorted({m.truncate_at for m in parsed if m.truncate_at is not None}):

@@ -21,6 +21,7 @@ from rtriever_eval.base.errors import InputError
 from rtriever_eval.base.io import write_text_atomic
 from rtriever_eval.base.trec import ranked
 from rtriever_eval.reporting.html_assets import CSS, SCRIPT
+from rtriever_eval.reporting.judged import gap_note
 from rtriever_eval.reporting.render import OVERLAP_MARK, subset_note, table_metric
 from rtriever_eval.reporting.tables import SignificanceOptions, comparison_table, significance_table
 from rtriever_eval.results.contract import (
@@ -64,11 +65,14 @@ def _table_html(table: pd.DataFrame, marks: pd.DataFrame | None, overlap: set[st
 def _figure(part: pd.DataFrame, metric: str) -> str:
     from rtriever_eval.reporting.plots import per_domain_bars
 
-    fig = per_domain_bars(part, metric)
+    return _image(per_domain_bars(part, metric), f"{metric} per domain")
+
+
+def _image(fig: Any, alt: str) -> str:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=110, metadata={"Software": None})
     encoded = base64.b64encode(buffer.getvalue()).decode("ascii")
-    return f'<img alt="{html.escape(metric)} per domain" src="data:image/png;base64,{encoded}">'
+    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{encoded}">'
 
 
 def _domain_entry(frame: pd.DataFrame) -> dict[str, Any]:
@@ -101,7 +105,14 @@ def _domain_entry(frame: pd.DataFrame) -> dict[str, Any]:
     return entry
 
 
-def _facts_html(facts: dict[str, dict[str, Any]]) -> str:
+def _cost_cell(cost: dict[str, float]) -> str:
+    if not cost:
+        return "not recorded"
+    tokens = f", {cost['tokens']:,.0f} tokens" if cost.get("tokens") else ""
+    return f"{cost['device_hours']:.4f} device-h{tokens}"
+
+
+def _facts_html(facts: dict[str, dict[str, Any]], costs: dict[str, dict[str, float]]) -> str:
     rows = []
     for label, f in facts.items():
         native = f"{f.get('max_tokens') or ''}"
@@ -116,12 +127,30 @@ def _facts_html(facts: dict[str, dict[str, Any]]) -> str:
                 html.escape(label), html.escape(str(f.get("similarity") or "")), shown,
                 html.escape(native + run_max),
                 html.escape(str(f.get("embedding_dim") or f.get("embedding_dim_measured") or "")), mark,
+                html.escape(_cost_cell(costs.get(label, {}))),
             )) + "</tr>"
         )  # fmt: skip
     head = "".join(
-        f"<th>{c}</th>" for c in ("run", "similarity", "parameters", "max tokens", "dim", "training data overlap")
+        f"<th>{c}</th>" for c in ("run", "similarity", "parameters", "max tokens", "dim", "training data overlap",
+                                  "cost (all domains)")
     )
     return f'<table class="facts"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
+
+
+def _costs(root: str | Path, plots: bool) -> tuple[dict[str, dict[str, float]], str]:
+    """Per run label, its device-hours and tokens needed over every domain; and the Pareto figure across runs."""
+    from rtriever_eval.reporting.cost import cost_frame, pareto_figure
+
+    try:
+        frame = cost_frame(root)
+    except InputError:  # results older than cost records
+        return {}, ""
+    sums = frame.groupby("run")[["device_hours", "tokens_encoded", "tokens_cached"]].sum(min_count=1)
+    costs = {str(run): {"device_hours": float(row["device_hours"]),
+                        "tokens": float((row[["tokens_encoded", "tokens_cached"]].fillna(0)).sum())}
+             for run, row in sums.iterrows()}  # fmt: skip
+    figure = _image(pareto_figure(frame), "effectiveness against cost across runs") if plots and len(sums) > 1 else ""
+    return costs, f"<h2>Effectiveness against cost</h2>{figure}" if figure else ""
 
 
 def build_html(
@@ -136,6 +165,7 @@ def build_html(
     for label, path in zip(df["label"], df["path"], strict=True):
         facts.setdefault(str(label), read_summary(Path(path) / "summary.json").model_facts)
     overlap = {label for label, f in facts.items() if f.get("training_data_overlap")}
+    costs, pareto = _costs(root, plots)
     sections, explorer = [], {}
     for dataset, part in df.groupby("dataset", sort=True):
         headline = table_metric(part, metric)
@@ -154,7 +184,8 @@ def build_html(
             blocks.append(f'<div class="metric" data-metric="{html.escape(m)}"{hidden}>{rendered}'
                           f"<p class=legend>{legend}</p></div>")  # fmt: skip
         options = "".join(f"<option>{html.escape(m)}</option>" for m in metrics)
-        note = subset_note(part)
+        note = " ".join(x for x in (subset_note(part), gap_note(part, significance.baseline,
+                                                                 significance.judged_gap) if significance else "") if x)
         figure = _figure(part, headline) if plots else ""
         sections.append(
             f'<section class="dataset" id="ds-{html.escape(str(dataset))}"><h2>{html.escape(str(dataset))}</h2>'
@@ -177,7 +208,7 @@ def build_html(
         "<!DOCTYPE html><html lang=en><head><meta charset=utf-8><title>rtriever-eval report</title>"
         f"<style>{CSS}</style></head><body><h1>rtriever-eval report</h1>"
         f"<p class=muted>{html.escape(str(root))}: {len(df)} domain results, {len(facts)} runs</p>"
-        f"<h2>Models</h2>{_facts_html(facts)}{legend}{''.join(sections)}"
+        f"<h2>Models</h2>{_facts_html(facts, costs)}{legend}{pareto}{''.join(sections)}"
         '<section id="explorer"><h2>Per-query explorer</h2><div id="controls"></div><div id="view"></div></section>'
         f'<script type="application/json" id="report-data">{payload}</script><script>{SCRIPT}</script></body></html>'
     )

@@ -17,6 +17,7 @@ import pandas as pd
 from rtriever_eval.base.errors import InputError
 from rtriever_eval.base.io import write_text_atomic
 from rtriever_eval.base.provenance import safe_component
+from rtriever_eval.reporting.judged import DEFAULT_GAP, TITLE, gap_note, has_judged
 from rtriever_eval.reporting.render import (
     BETTER,
     MARKS_TEX,
@@ -39,7 +40,7 @@ from rtriever_eval.reporting.significance import (
     compare_domains,
 )
 from rtriever_eval.results.contract import SUMMARY_FILE, collect_summaries, load_per_query, run_labels
-from rtriever_eval.settings.registry import display_order
+from rtriever_eval.settings.registry import JUDGED, display_order
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +100,7 @@ class SignificanceOptions:
     n_permutations: int = DEFAULT_N_PERMUTATIONS
     n_resamples: int = DEFAULT_N_RESAMPLES
     seed: int = 0
+    judged_gap: float = DEFAULT_GAP  # name (run, domain) whose Judged@10 differs from the baseline's by more
 
 
 @dataclass(frozen=True)
@@ -255,6 +257,12 @@ def build_reports(
                 ),
             )
         )
+        if metric != JUDGED and has_judged(part):  # how much of each top 10 the judgments can speak for
+            judged = comparison_table(part, JUDGED)
+            note = gap_note(part, significance.baseline, significance.judged_gap) if significance else ""
+            texts.append(to_markdown(judged, title=f"### {TITLE.format(dataset=dataset)}", legend=note))
+            files += write_tables(judged, target, stem=f"table_{safe_component(str(dataset))}_{metric_slug(JUDGED)}",
+                                  title=TITLE.format(dataset=dataset), legend_md=note)  # fmt: skip
         files += write_tables(
             table,
             target,

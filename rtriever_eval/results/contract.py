@@ -12,6 +12,7 @@ import dataclasses
 import hashlib
 import json
 import math
+import time
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -37,7 +38,7 @@ LOCKS_DIR = ".locks"
 """<results_dir>/<experiment>/.locks/: one lock file per run folder, held (flock) by the process writing it, so a
 second run of the same name waits; kept outside the run folder, so a run refused before any work leaves none."""
 
-SUMMARY_VERSION = 4  # 3: track and subset; 4: files (sha256 of each result file, checked when read back)
+SUMMARY_VERSION = 5  # 3: track and subset; 4: files (sha256 of each result file, checked when read back); 5: cost
 REQUIRED = ("domain", "model", "dataset", "metrics")
 
 
@@ -88,6 +89,7 @@ class Summary:
     track: str = "short"  # registry.py: which track's headline metric tables and the gate lead with
     subset: dict[str, Any] | None = None  # a CI-sized candidate subset (data/subset.py), None for the full corpus
     files: dict[str, str] = field(default_factory=dict)  # file name -> "sha256:<hex>" of what was written
+    cost: dict[str, Any] = field(default_factory=dict)  # what the result cost (job/cost.py); never in a fingerprint
     version: int = SUMMARY_VERSION
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -160,6 +162,7 @@ def write_domain(
     An older summary is removed first, so it never stands beside newer files.
     """
     (folder / SUMMARY_FILE).unlink(missing_ok=True)
+    started = time.perf_counter()
     write_run(folder / RUN_FILE, run, tag=tag)
     checkpoint("run_written")
     write_per_query(folder / PER_QUERY_FILE, per_query)
@@ -168,7 +171,13 @@ def write_domain(
     if snippets is not None:
         write_json_atomic(folder / SNIPPETS_FILE, snippets)
         names.append(SNIPPETS_FILE)
-    written = dataclasses.replace(summary, files={name: file_digest(folder / name) for name in names})
+    cost = dict(summary.cost)
+    if cost.get("wall_s"):  # the writing time and the totals, known only now (the summary itself is not counted)
+        wall = {**cost["wall_s"], "write_s": round(time.perf_counter() - started, 4)}
+        wall["total_s"] = round(sum(v for k, v in wall.items() if k != "total_s" and v is not None), 4)
+        cost.update(wall_s=wall, device_hours=round(wall["total_s"] * int(cost["device"]["count"]) / 3600, 6))
+    files = {name: file_digest(folder / name) for name in names}
+    written = dataclasses.replace(summary, files=files, cost=cost)
     write_json_atomic(folder / SUMMARY_FILE, written.to_json())
     return written
 

@@ -27,6 +27,7 @@ NON_RESULT_KEYS: tuple[str, ...] = (
     "print_report",
     "stage",
     "shard",
+    "plan",
     "cache",
     "experiment_name",
     "run_name",

@@ -21,6 +21,7 @@ from rtriever_eval.cache import (
     DEFAULT_SHARD_SIZE,
     CacheKey,
     EmbeddingCache,
+    Encoded,
     EncodeStats,
     NonFiniteVectors,
     ShardedMatrix,
@@ -174,8 +175,11 @@ class DenseRetriever:
         }
 
     def _encode_fn(self, prompt: str, *, is_query: bool) -> Any:
-        def encode(texts: Sequence[str]) -> np.ndarray:
-            return self.encoder.encode(texts, prompt, is_query=is_query, show_progress=True)
+        def encode(texts: Sequence[str]) -> Encoded:
+            before = self.encoder.usage.tokens
+            rows = self.encoder.encode(texts, prompt, is_query=is_query, show_progress=True)
+            after = self.encoder.usage.tokens
+            return Encoded(rows, None if before is None or after is None else after - before)
 
         return encode
 
@@ -313,6 +317,7 @@ class DenseRetriever:
 
     def search(self, data: DomainData, prompts: Prompts, k: int) -> SearchOutcome:
         t0 = time.perf_counter()
+        spent = dataclasses.replace(self.encoder.usage)
         label = f"{data.dataset}/{data.name}"
         docs, doc_rows, dstats = self.embeddings("documents", prompts.document, self._corpus_pairs(data), label)
         t1 = time.perf_counter()
@@ -349,10 +354,22 @@ class DenseRetriever:
         repaired = len(dstats.shards_repaired) + len(qstats.shards_repaired)
         if repaired:
             counts["cache_shards_repaired"] = repaired
+        now = self.encoder.usage
+        usage = {
+            "tokens": {side: {"encoded": st.tokens_encoded, "cached": st.tokens_cached}
+                       for side, st in (("documents", dstats), ("queries", qstats))},
+            "encoded_unit": "chunks" if self.chunked else "documents",
+            "tokenise_s": now.tokenise_s - spent.tokenise_s,
+            "forward_s": now.forward_s - spent.forward_s,
+            "model_load_s": now.load_s - spent.load_s,
+            "cache_bytes_written": dstats.bytes_written + qstats.bytes_written,
+            "device": self.encoder.kernels.device,
+        }  # fmt: skip
         return SearchOutcome(
             ranked,
             timings={"encode_corpus_s": t1 - t0, "encode_queries_s": t2 - t1, "rank_s": t3 - t2},
             counts=counts,
+            usage=usage,
         )
 
     def _rank(self, data: DomainData, docs: ShardedMatrix, doc_rows: Distinct, queries: ShardedMatrix,

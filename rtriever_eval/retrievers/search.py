@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -30,11 +31,13 @@ class NonFiniteScores(ValueError):
 @dataclass(frozen=True)
 class SearchOutcome:
     """What one domain's search gives: per query (same order as the domain's), the k best (doc id, score);
-    timings in seconds; and counts (documents, distinct texts, how many were encoded this run)."""
+    timings in seconds; counts (documents, distinct texts, how many were encoded this run); and usage, what the
+    search spent (tokens encoded and found cached per side, tokenising and forward seconds, cache bytes written)."""
 
     ranked: list[Ranked]
     timings: dict[str, float] = field(default_factory=dict)
     counts: dict[str, int | bool] = field(default_factory=dict)
+    usage: dict[str, Any] = field(default_factory=dict)
 
 
 def descending_id_order(doc_ids: Sequence[str]) -> np.ndarray:

@@ -10,6 +10,7 @@ from rtriever_eval.settings.job import (
     EvaluateSettings,
     InstructionSettings,
     PathsSettings,
+    PlanSettings,
     ShardSettings,
 )
 from rtriever_eval.settings.models import (
@@ -87,6 +88,7 @@ __all__ = [
     "ModelFacts",
     "ModelSettings",
     "PathsSettings",
+    "PlanSettings",
     "RerankSettings",
     "RerankerSettings",
     "RewriterSettings",

@@ -85,6 +85,20 @@ class CacheSettings:
 
 
 @dataclass
+class PlanSettings:
+    """stage=plan: ``tokens_per_second`` the throughput to estimate device-hours with (None: what earlier encodes of
+    the model on this device kind recorded in the cache folder); token counts on a seeded ``sample`` of ``seed``
+    when a side has more distinct texts than that (else counted whole)."""
+
+    tokens_per_second: float | None = None
+    sample: int = 4096
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        positive(self.sample, "plan.sample")
+
+
+@dataclass
 class ShardSettings:
     index: int = 0
     count: int = 1
@@ -109,6 +123,7 @@ class EvaluateSettings:
     print_report: bool = True
     stage: str = "all"
     shard: ShardSettings = field(default_factory=ShardSettings)
+    plan: PlanSettings = field(default_factory=PlanSettings)
     cache: CacheSettings = field(default_factory=CacheSettings)
 
     def __post_init__(self) -> None:

@@ -22,10 +22,12 @@ class Track:
     metrics: tuple[str, ...]
 
 
-SHORT = Track("short", "nDCG@10", ("nDCG@10", "R@10", "R@100", "R@1000", "RR", "AP"))
+SHORT = Track("short", "nDCG@10", ("nDCG@10", "R@10", "R@100", "R@1000", "RR", "AP", "Judged@10"))
 # BRIGHT's leaderboard and MTEB report Recall@1 on the long track (236 long queries have several gold documents,
 # so R@1 is not a hit rate there); tables, plots and the gate lead with it.
-LONG = Track("long", "R@1", ("R@1", "nDCG@10", "R@10", "R@100", "R@1000", "RR", "AP"))
+LONG = Track("long", "R@1", ("R@1", "nDCG@10", "R@10", "R@100", "R@1000", "RR", "AP", "Judged@10"))
+JUDGED = "Judged@10"
+"""Beside every headline: how much of the top 10 the judgments speak for (metrics/judged.py)."""
 TRACKS = {t.name: t for t in (SHORT, LONG)}
 
 

@@ -269,7 +269,7 @@ def test_bad_aspect_metric_fails_before_any_work(tmp_path: Path) -> None:
 
 # -- end to end through the CLI, in a real child process ---------------------------------------------------
 
-STANDARD_ORDER = ["nDCG@10", "R@10", "R@100", "R@1000", "RR", "AP"]
+STANDARD_ORDER = ["nDCG@10", "R@10", "R@100", "R@1000", "RR", "AP", "Judged@10"]
 STANDARD = set(STANDARD_ORDER)
 
 

@@ -161,7 +161,7 @@ def test_launcher_configs_compose_with_the_project_hydra_defaults(launcher: str,
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        (["stage=index"], "stage must be one of all, encode, search, got 'index'"),
+        (["stage=index"], "stage must be one of all, encode, search, plan, got 'index'"),
         (["stage=encode", "shard.index=2", "shard.count=2"], "0 <= shard.index < shard.count"),
         (["shard.count=2"], "use it with stage=encode"),
         (["stage=encode", "cache.mode=read"], "needs cache.mode=readwrite"),

@@ -23,15 +23,21 @@ def digest_bytes(data: bytes | memoryview) -> str:
     return f"{ALGORITHM}:{xxhash.xxh3_128(data).hexdigest()}"
 
 
+def sha256_file(path: str | Path, chunk: int = 1 << 22) -> str:
+    """The sha256 (hex) of a file's bytes: for identities and results, where tampering matters too."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
 def digest_file(path: str | Path, algorithm: str = ALGORITHM) -> str:
     """``"<algorithm>:<hex>"`` of a file's bytes (memory-mapped: no copy; xxh3_128 or sha256)."""
+    if algorithm == "sha256":
+        return f"sha256:{sha256_file(path)}"
     with open(path, "rb") as fh:
         size = os.fstat(fh.fileno()).st_size
-        if algorithm == "sha256":
-            h = hashlib.sha256()
-            while block := fh.read(1 << 22):
-                h.update(block)
-            return f"sha256:{h.hexdigest()}"
         if size == 0:
             return digest_bytes(b"")
         with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm, memoryview(mm) as view:

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from rtriever_eval.base.checksum import sha256_file
 from rtriever_eval.base.errors import InputError
 from rtriever_eval.base.io import write_json_atomic
 
@@ -26,14 +27,6 @@ FINGERPRINTS = "fingerprints.json"
 _MODEL_FILE_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".json", ".txt", ".model", ".py", ".tiktoken")
 # Sub-folders other runtimes use; transformers and sentence-transformers never read them.
 _SKIPPED_MODEL_DIRS = {"onnx", "openvino", "coreml", "tflite"}
-
-
-def sha256_file(path: Path, chunk: int = 1 << 22) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            h.update(block)
-    return h.hexdigest()
 
 
 class FingerprintMemo:

@@ -7,9 +7,9 @@ Knows the file format and a domain's queries; nothing of how the rewrites were p
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 from pathlib import Path
 
+from rtriever_eval.base.checksum import sha256_file
 from rtriever_eval.base.errors import InputError
 from rtriever_eval.base.io import file_lock
 from rtriever_eval.base.types import DomainData
@@ -17,14 +17,6 @@ from rtriever_eval.data.records import get_id, get_text, iter_jsonl
 
 ID_FIELDS = ("query_id", "id")
 TEXT_FIELDS = ("text", "query")
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        while block := fh.read(1 << 20):
-            h.update(block)
-    return h.hexdigest()
 
 
 def read_rewrites(path: str | Path, domain: str) -> dict[str, tuple[str, int]]:
@@ -69,5 +61,5 @@ def apply_query_file(data: DomainData, path: str | Path) -> DomainData:
             field="query_id",
         )
     queries = tuple(dataclasses.replace(q, text=rows[q.id][0]) for q in data.queries)
-    extra = {**data.extra, "query_file": str(path), "query_file_sha256": file_sha256(Path(path))}
+    extra = {**data.extra, "query_file": str(path), "query_file_sha256": sha256_file(Path(path))}
     return dataclasses.replace(data, queries=queries, extra=extra)

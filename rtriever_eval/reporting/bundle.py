@@ -10,7 +10,6 @@ one.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import itertools
 import json
 import math
@@ -21,6 +20,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from rtriever_eval.base.checksum import sha256_file
 from rtriever_eval.base.errors import ConfigError, InputError
 from rtriever_eval.results.contract import PER_QUERY_FILE, RUN_FILE, SUMMARY_FILE, iter_summary_paths, read_summary
 
@@ -28,14 +28,6 @@ FORMAT, VERSION = "rtriever-bundle", 1
 MANIFEST = "manifest.json"
 QRELS, EXCLUDED, QUERIES = "qrels.tsv", "excluded.tsv", "queries.tsv"
 TOLERANCE = 1e-9
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _load_dataset(summary: Any) -> Any:
@@ -99,7 +91,7 @@ def write_bundle(root: str | Path, out: str | Path) -> tuple[Path, Path, int]:
             }  # fmt: skip
         (work / "prompts.tsv").write_text("\n".join(prompts) + "\n", encoding="utf-8")
         (work / "environment.json").write_text(json.dumps(environment, indent=2, sort_keys=True), encoding="utf-8")
-        files = {str(p.relative_to(work)): _sha256(p) for p in sorted(work.rglob("*")) if p.is_file()}
+        files = {str(p.relative_to(work)): sha256_file(p) for p in sorted(work.rglob("*")) if p.is_file()}
         manifest = {
             "format": FORMAT,
             "version": VERSION,
@@ -242,7 +234,7 @@ def validate_bundle(path: str | Path) -> tuple[list[str], list[str], int]:
     for rel in sorted(present - set(listed)):
         problems.append(f"{bundle / rel}: not in the manifest")
     for rel in sorted(set(listed) & present):
-        if _sha256(bundle / rel) != listed[rel]:
+        if sha256_file(bundle / rel) != listed[rel]:
             problems.append(f"{bundle / rel}: sha256 differs from the manifest's (the file was changed)")
     folders = sorted({(bundle / rel).parent for rel in listed if rel.endswith(SUMMARY_FILE)})
     for folder in folders:

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from rtriever_eval.base.checksum import digest_file
 from rtriever_eval.base.errors import InputError
 from rtriever_eval.base.faults import checkpoint
 from rtriever_eval.base.io import atomic_open, file_lock, write_json_atomic
@@ -138,12 +139,8 @@ def write_per_query(path: Path, per_query: pd.DataFrame) -> None:
 
 
 def file_digest(path: Path) -> str:
-    """``"sha256:<hex>"`` of a result file (small files; sha256 as bundles use)."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(1 << 20):
-            h.update(block)
-    return f"sha256:{h.hexdigest()}"
+    """``"sha256:<hex>"`` of a result file (sha256, as bundles use)."""
+    return digest_file(path, "sha256")
 
 
 def write_domain(

@@ -8,13 +8,13 @@ and the format it was read as, so a changed file makes results stale like a chan
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from rtriever_eval.base.checksum import sha256_file
 from rtriever_eval.base.errors import ConfigError, InputError
 from rtriever_eval.base.trec import ranked
 from rtriever_eval.base.types import DomainData
@@ -26,14 +26,6 @@ from rtriever_eval.settings.registry import mteb_task
 
 log = logging.getLogger(__name__)
 TEMPLATE = "{domain}"
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        while block := fh.read(1 << 20):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _check_documents(imported: ImportedRun, data: DomainData, corpus: set[str] | None) -> None:
@@ -76,7 +68,7 @@ class RunFileRetriever:
         if domain not in self._identity:
             path = self.path(domain)
             fmt = detect_format(path) if self.settings.format == "auto" else self.settings.format
-            self._identity[domain] = {"kind": "run_file", "format": fmt, "sha256": _sha256(path)}
+            self._identity[domain] = {"kind": "run_file", "format": fmt, "sha256": sha256_file(path)}
         return self._identity[domain]
 
     def preflight(self, domains: list[str], prompts: Mapping[str, Prompts]) -> None:
@@ -99,7 +91,7 @@ class RunFileRetriever:
         t0 = time.perf_counter()
         planned = self.identity(data.name)["sha256"]
         imported = self.read(data.name)
-        if _sha256(imported.path) != planned:
+        if sha256_file(imported.path) != planned:
             raise InputError("the run file changed while this run was using it: run again", path=imported.path,
                              field="model.path")  # fmt: skip
         known = {q.id for q in data.queries}

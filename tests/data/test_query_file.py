@@ -3,6 +3,7 @@ a missing row, an unknown query or a repeated one is an InputError naming the fi
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -10,7 +11,6 @@ import pytest
 
 from rtriever_eval.base.errors import InputError
 from rtriever_eval.data.loading import load_domain
-from rtriever_eval.data.query_file import file_sha256
 from rtriever_eval.settings import DatasetSettings
 from rtriever_eval.settings.hydra import PACKAGE_DIR
 
@@ -30,7 +30,7 @@ def test_texts_are_replaced_and_the_sha256_recorded(tmp_path: Path) -> None:
     data = load_domain(DatasetSettings("sample", "sample", path=SAMPLE.path, query_file=str(path)), "biology")
     assert [q.text for q in data.queries] == [f"rewritten {q.id}" for q in original.queries]
     assert [q.excluded_ids for q in data.queries] == [q.excluded_ids for q in original.queries]
-    assert data.extra["query_file_sha256"] == file_sha256(path) and data.qrels == original.qrels
+    assert data.extra["query_file_sha256"] == hashlib.sha256(path.read_bytes()).hexdigest() and data.qrels == original.qrels
 
 
 @pytest.mark.parametrize(

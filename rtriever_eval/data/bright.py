@@ -7,7 +7,7 @@ excluded_ids kept per query); knows nothing about retrieval or metrics.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -37,9 +37,10 @@ def find_split_file(root: Path, config: str, domain: str) -> Path:
     )
 
 
-def has_split_file(root: Path, config: str, domain: str) -> bool:
+def has_file(root: Path, config: str, domain: str, find: Callable[[Path, str, str], Path] = find_split_file) -> bool:
+    """Whether ``find`` (a local copy's file finder) finds the file of ``domain`` in ``config``."""
     try:
-        find_split_file(root, config, domain)
+        find(root, config, domain)
     except ConfigError:
         return False
     return True
@@ -148,7 +149,7 @@ def load_bright_domain(
         root = Path(path)
         if not root.is_dir():
             raise ConfigError("dataset folder does not exist", path=root, field="dataset.path")
-        has_docs = not corpus_optional or has_split_file(root, doc_config, domain)
+        has_docs = not corpus_optional or has_file(root, doc_config, domain)
         doc_source = local_rows(root, doc_config, domain) if has_docs else None
         ex_path, ex_rows = local_rows(root, query_source, domain)
         source = str(root)

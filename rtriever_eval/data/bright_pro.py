@@ -49,7 +49,7 @@ from typing import Any
 
 from rtriever_eval.base.errors import ConfigError, InputError
 from rtriever_eval.base.types import Aspect, AspectAnnotations, DomainData, Query
-from rtriever_eval.data.bright import Rows, find_split_file, hub_rows, read_documents, read_examples
+from rtriever_eval.data.bright import Rows, find_split_file, has_file, hub_rows, read_documents, read_examples
 from rtriever_eval.data.records import get_id, get_id_list, get_text, iter_rows
 
 log = logging.getLogger(__name__)
@@ -90,14 +90,6 @@ def find_pro_file(root: Path, config: str, domain: str) -> Path:
             f"{domain}.jsonl, {domain}.json)",
             path=root / config,
         ) from None
-
-
-def _has_local(root: Path, config: str, domain: str) -> bool:
-    try:
-        find_pro_file(root, config, domain)
-    except ConfigError:
-        return False
-    return True
 
 
 def _local(root: Path, config: str, domain: str) -> tuple[Path, Rows]:
@@ -212,7 +204,8 @@ def load_bright_pro_domain(
         root = Path(path)
         if not root.is_dir():
             raise ConfigError("dataset folder does not exist", path=root, field="dataset.path")
-        configs = [c for c in CONFIGS if c != "documents" or not corpus_optional or _has_local(root, c, domain)]
+        keep_docs = not corpus_optional or has_file(root, "documents", domain, find_pro_file)
+        configs = [c for c in CONFIGS if c != "documents" or keep_docs]
         sources = {config: _local(root, config, domain) for config in configs}
         source = str(root)
     else:

@@ -30,7 +30,8 @@ def test_texts_are_replaced_and_the_sha256_recorded(tmp_path: Path) -> None:
     data = load_domain(DatasetSettings("sample", "sample", path=SAMPLE.path, query_file=str(path)), "biology")
     assert [q.text for q in data.queries] == [f"rewritten {q.id}" for q in original.queries]
     assert [q.excluded_ids for q in data.queries] == [q.excluded_ids for q in original.queries]
-    assert data.extra["query_file_sha256"] == hashlib.sha256(path.read_bytes()).hexdigest() and data.qrels == original.qrels
+    assert data.extra["query_file_sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert data.qrels == original.qrels
 
 
 @pytest.mark.parametrize(

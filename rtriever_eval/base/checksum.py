@@ -8,11 +8,13 @@ sectors and torn writes, not an adversary (results and bundles keep sha256 for t
 from __future__ import annotations
 
 import hashlib
+import io
 import mmap
 import os
 from pathlib import Path
 from typing import IO, Any
 
+import numpy as np
 import xxhash
 
 ALGORITHM = "xxh3_128"
@@ -42,6 +44,25 @@ def digest_file(path: str | Path, algorithm: str = ALGORITHM) -> str:
             return digest_bytes(b"")
         with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm, memoryview(mm) as view:
             return digest_bytes(view)
+
+
+def map_checked(path: str | Path, expected: str) -> tuple[np.ndarray, bool]:
+    """A ``.npy`` file mapped read-only with one open, and whether its bytes match ``expected``: the array is a
+    view of the very mapping that was hashed (no second open another process could have replaced meanwhile)."""
+    algorithm = expected.partition(":")[0]
+    with open(path, "rb") as fh:
+        mm = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+    if algorithm == "sha256":
+        ok = f"sha256:{hashlib.sha256(mm).hexdigest()}" == expected
+    else:
+        ok = algorithm == ALGORITHM and digest_bytes(memoryview(mm)) == expected
+    header = io.BytesIO(mm[: min(len(mm), 4096)])
+    version = np.lib.format.read_magic(header)
+    read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+    shape, fortran, dtype = read(header)
+    if fortran or dtype.hasobject:
+        raise ValueError("not a C-ordered numeric array")
+    return np.ndarray(shape, dtype=dtype, buffer=mm, offset=header.tell()), ok
 
 
 def matches(path: str | Path, expected: str) -> bool:

@@ -21,7 +21,18 @@ from typing import IO, Any
 from rtriever_eval.base.interrupt import waiting
 
 log = logging.getLogger(__name__)
-_NO_LOCKS = (errno.ENOLCK, errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP)
+NO_LOCKS = (errno.ENOLCK, errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP)
+"""What flock/lockf raise where a file system has no locks (some NFS mounts; Lustre without flock)."""
+_warned: set[str] = set()
+
+
+def warn_no_locks(where: Path) -> None:
+    """Say once per folder that its file system takes no locks: concurrent jobs there are not kept apart."""
+    key = str(where)
+    if key not in _warned:
+        _warned.add(key)
+        log.warning("%s: this file system takes no file locks; jobs sharing it are not kept apart (mount it with "
+                    "locks, e.g. Lustre's 'flock', or run one job at a time)", where)  # fmt: skip
 
 
 @contextlib.contextmanager
@@ -96,8 +107,9 @@ def file_lock(path: str | Path, *, shared: bool = False, what: str = "") -> Iter
             with waiting():
                 fcntl.flock(fd, mode)
         except OSError as exc:
-            if exc.errno not in _NO_LOCKS:
+            if exc.errno not in NO_LOCKS:
                 raise
+            warn_no_locks(target.parent)
         if not shared:
             os.ftruncate(fd, 0)
             os.pwrite(fd, f"{socket.gethostname()}:{os.getpid()}\n".encode(), 0)

@@ -23,11 +23,11 @@ from typing import Any
 
 import numpy as np
 
-from rtriever_eval.base.checksum import HashingWriter, matches
+from rtriever_eval.base.checksum import HashingWriter, map_checked
 from rtriever_eval.base.errors import InputError
 from rtriever_eval.base.faults import checkpoint
 from rtriever_eval.base.interrupt import waiting
-from rtriever_eval.base.io import atomic_open, write_json_atomic
+from rtriever_eval.base.io import NO_LOCKS, atomic_open, warn_no_locks, write_json_atomic
 from rtriever_eval.settings.job import DEFAULT_SHARD_SIZE
 
 MANIFEST = "manifest.json"
@@ -44,9 +44,6 @@ def session() -> str:
     if _SESSION is None or _SESSION[0] != os.getpid():
         _SESSION = (os.getpid(), f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}")
     return _SESSION[1]
-
-
-"""Identifies this process in the manifests' encode logs."""
 
 
 class DamagedShard(InputError):
@@ -136,12 +133,9 @@ class CacheEntry:
             m = _SHARD_RE.match(path.name)
             if not m:
                 continue
-            try:
-                rec = json.loads(path.read_text("utf-8"))
-            except (OSError, ValueError):
-                continue  # a record being replaced or damaged: the shard counts as missing
             index = int(m.group(1))
-            if (self.folder / str(rec.get("file", ""))).is_file() and index < n_shards:
+            rec = self.record(index)  # None for one being replaced or damaged: the shard counts as missing
+            if rec is not None and (self.folder / str(rec.get("file", ""))).is_file() and index < n_shards:
                 records[index] = rec
         return records
 
@@ -176,10 +170,10 @@ class CacheEntry:
         if rec is None:
             raise DamagedShard("shard has no readable record", path=path)
         expected = str(rec.get("checksum") or (f"sha256:{rec['sha256']}" if rec.get("sha256") else ""))
-        try:
-            ok = bool(expected) and matches(path, expected)
-        except OSError as exc:
-            raise DamagedShard(f"shard is unreadable ({exc.strerror or exc})", path=path) from None
+        try:  # one open: the bytes checked are the bytes mapped, even if another process replaces the file
+            arr, ok = map_checked(path, expected)
+        except (OSError, ValueError) as exc:
+            raise DamagedShard(f"shard is not a readable .npy file ({exc})", path=path) from None
         if not ok:
             raise DamagedShard(
                 f"shard content does not match the checksum its record holds ({expected.partition(':')[0] or 'none'})",
@@ -187,10 +181,6 @@ class CacheEntry:
             )
         a, b = index * self.shard_size, min((index + 1) * self.shard_size, self.n)
         dim = rec.get("dim")
-        try:
-            arr = np.load(path, mmap_mode="r", allow_pickle=False)
-        except (OSError, ValueError) as exc:
-            raise DamagedShard(f"shard is not a readable .npy file ({exc})", path=path) from None
         manifest_dim = self.manifest.get("dim")
         if (
             arr.dtype != np.float32
@@ -249,19 +239,24 @@ class CacheEntry:
 
     @contextlib.contextmanager
     def _lock(self, name: str = ".lock", shared: bool = False) -> Iterator[None]:
-        fd = os.open(self.folder / name, os.O_CREAT | os.O_RDWR, 0o644)
+        try:
+            fd = os.open(self.folder / name, os.O_CREAT | os.O_RDWR, 0o644)
+        except OSError:  # a read-only cache (cache.mode=read on a read-only mount): nothing to hold, nothing to write
+            yield
+            return
         try:
             try:
                 fcntl.flock(fd, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
             except OSError as exc:  # a file system without locks: the per-shard records keep it correct
-                if exc.errno not in (errno.ENOLCK, errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+                if exc.errno not in NO_LOCKS:
                     raise
+                warn_no_locks(self.folder)
             yield
         finally:
             os.close(fd)
 
     def writing(self) -> contextlib.AbstractContextManager[None]:
-        """Held (shared) while a process fills shards, so that ``prune`` leaves a live entry alone."""
+        """Held (shared) while a process reads or fills shards, so that ``prune`` leaves a live entry alone."""
         return self._lock(".active", shared=True)
 
     def is_active(self) -> bool:
@@ -274,17 +269,25 @@ class CacheEntry:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             fcntl.flock(fd, fcntl.LOCK_UN)
             return False
-        except BlockingIOError:
+        except OSError:  # held (BlockingIOError), or no telling: count it as live, never remove it
             return True
-        except OSError:
-            return False
         finally:
             os.close(fd)
 
-    def has_shard(self, index: int) -> bool:
-        """Whether shard ``index`` is finished (its record and its .npy exist)."""
-        record = self.folder / f"{_shard_name(index)}.json"
-        return record.is_file() and (self.folder / f"{_shard_name(index)}.npy").is_file()
+    @contextlib.contextmanager
+    def exclusive(self) -> Iterator[bool]:
+        """Try to hold ``.active`` exclusively (no process reading or filling the entry); yields whether it does.
+        ``prune`` removes an entry only while holding it, so no run meets a folder that vanishes under it."""
+        fd = os.open(self.folder / ".active", os.O_CREAT | os.O_RDWR, 0o644)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                held = True
+            except OSError:
+                held = False
+            yield held
+        finally:
+            os.close(fd)
 
     @contextlib.contextmanager
     def claims(self) -> Iterator[tuple[Callable[[int, bool], bool], Callable[[int], None]]]:
@@ -302,8 +305,9 @@ class CacheEntry:
             except OSError as exc:
                 if exc.errno in (errno.EAGAIN, errno.EACCES):
                     return False
-                if exc.errno not in (errno.ENOLCK, errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+                if exc.errno not in NO_LOCKS:
                     raise
+                warn_no_locks(self.folder)
             return True
 
         def release(index: int) -> None:
@@ -383,5 +387,13 @@ class CacheEntry:
             write_json_atomic(self.folder / MANIFEST, current)
 
 
-def remove_entry(entry: CacheEntry) -> None:
-    shutil.rmtree(entry.folder)
+def remove_entry(entry: CacheEntry) -> bool:
+    """Remove the entry's folder unless a process is reading or filling it (then False): under its exclusive lock
+    the folder is renamed away first, so a run starting now finds no entry rather than a half-removed one."""
+    with entry.exclusive() as held:
+        if not held:
+            return False
+        trash = entry.folder.with_name(f".removed-{entry.folder.name}-{uuid.uuid4().hex[:8]}")
+        entry.folder.rename(trash)
+    shutil.rmtree(trash)
+    return True

@@ -7,7 +7,6 @@ list of texts into rows.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import time
@@ -255,8 +254,7 @@ class EmbeddingCache:
         stats = EncodeStats(key=key.digest, n=n)
         blocks: dict[int, np.ndarray] = {}
         if entry is not None:
-            ctx = entry.writing() if self.writable else contextlib.nullcontext()
-            with ctx:
+            with entry.writing():
                 done = entry.done_shards()
                 damaged: set[int] = set()
                 for j, loaded in sorted(entry.load_shards(sorted(done)).items()):  # checksums checked first

@@ -14,6 +14,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
+
 from rtriever_eval.base.errors import InputError
 from rtriever_eval.cache import CacheEntry, DamagedShard, EmbeddingCache, default_cache_dir, remove_entry
 from rtriever_eval.cli.common import fail
@@ -91,11 +93,12 @@ def cmd_prune(args: argparse.Namespace) -> int:
         d = _describe(entry)
         what = f"{entry.key} ({d['model']} {d['side']} {d['label']}, {d['shards']} shards, {d['size']})"
         if entry.is_active():
-            print(f"skipped {what}: a run is writing it now")
+            print(f"skipped {what}: a run is reading or writing it now")
             continue
         size = entry.size_bytes()
-        if not args.dry_run:
-            remove_entry(entry)
+        if not args.dry_run and not remove_entry(entry):  # a run took it between the look and the removal
+            print(f"skipped {what}: a run is reading or writing it now")
+            continue
         print(f"{'would remove' if args.dry_run else 'removed'} {what}")
         removed += 1
         freed += size
@@ -105,11 +108,13 @@ def cmd_prune(args: argparse.Namespace) -> int:
 
 
 def verify_entry(entry: CacheEntry, *, repair: bool = False) -> list[str]:
-    """Problems found re-reading every finished shard of ``entry``: its bytes against the checksum of its record
-    (and of the manifest's list), its shape against the record and the manifest."""
+    """Problems found re-reading every finished shard of ``entry``: its bytes against the checksum of its record, its
+    shape against the record and the manifest, its values finite (shards written before they were checked may hold
+    NaN). A manifest that lags its records (a run stopped between the two writes) is only brought up to date."""
     problems: list[str] = []
     listed = {int(s["index"]): s for s in entry.manifest.get("shards", [])}
     records = entry.shard_records()
+    stale_listing = False
     for index in sorted(set(listed) | set(records)):
         rec = records.get(index)
         if rec is None:
@@ -117,19 +122,18 @@ def verify_entry(entry: CacheEntry, *, repair: bool = False) -> list[str]:
             continue
         path = entry.folder / str(rec["file"])
         bad = ""
-        digest = ("checksum", "sha256")
-        if index in listed and any(listed[index].get(k) != rec.get(k) for k in digest):
-            bad = "manifest and shard record disagree on its checksum"
-        else:
-            try:
-                entry.load_shard(index, rec)
-            except DamagedShard as exc:
-                bad = exc.reason
+        try:
+            rows = entry.load_shard(index, rec)  # the record is what every read checks against
+            if not np.isfinite(rows).all():
+                bad = "holds non-finite values (NaN or inf)"
+        except DamagedShard as exc:
+            bad = exc.reason
+        stale_listing |= index not in listed or any(listed[index].get(k) != rec.get(k) for k in ("checksum", "sha256"))
         if bad:
             problems.append(f"shard {index} ({path.name}): {bad}")
             if repair:
                 entry.forget_shard(index)
-    if repair and problems:
+    if repair and (problems or stale_listing):
         entry.update_manifest()
     return problems
 

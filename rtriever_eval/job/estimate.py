@@ -19,7 +19,8 @@ from typing import Any
 import numpy as np
 
 from rtriever_eval.base.io import write_json_atomic
-from rtriever_eval.cache.entry import shard_ranges
+from rtriever_eval.base.provenance import safe_component
+from rtriever_eval.cache.entry import compact_ranges, shard_ranges
 from rtriever_eval.job.cost import device_kind, model_key, recorded_throughput
 from rtriever_eval.job.domains import load_evaluated
 from rtriever_eval.job.plan import Plan, fingerprint_of
@@ -91,7 +92,7 @@ class DomainPlan:
 
 
 def _results_state(plan: Plan, domain: str, data: Any) -> str:
-    path = plan.folder / domain / SUMMARY_FILE
+    path = plan.folder / safe_component(domain) / SUMMARY_FILE
     if plan.settings.overwrite or not path.is_file():
         return "to compute"
     diffs = differences(Fingerprint.from_json(read_summary(path).fingerprint), fingerprint_of(plan, data))
@@ -121,9 +122,14 @@ def _side(plan: Plan, side: str, prompt: str, pairs: list[tuple[str, str]], reus
 
     cap = s.model.effective_query_max_length if is_query else s.model.max_length
     sample, seed = s.plan.sample, s.plan.seed
-    every = np.ones(distinct.n_distinct, dtype=bool)
-    todo = estimate_tokens(distinct.texts, wanted, count, cap=cap, sample=sample, seed=seed)
-    total = estimate_tokens(distinct.texts, every, count, cap=cap, sample=sample, seed=seed)
+    if distinct.n_distinct <= sample:  # small: count every text once, both figures exact
+        lengths = count(distinct.texts) if distinct.texts else np.zeros(0)
+        todo = TokenEstimate(float(lengths[wanted].sum()), 0.0, 0)
+        total = TokenEstimate(float(lengths.sum()), 0.0, 0)
+    else:
+        every = np.ones(distinct.n_distinct, dtype=bool)
+        todo = estimate_tokens(distinct.texts, wanted, count, cap=cap, sample=sample, seed=seed)
+        total = estimate_tokens(distinct.texts, every, count, cap=cap, sample=sample, seed=seed)
     return SidePlan(side, distinct.n_distinct, len(ranges), missing, int(wanted.sum()), todo, total)
 
 
@@ -191,7 +197,7 @@ def render(report: dict[str, Any]) -> str:
         for side in d["sides"]:
             missing = side["missing_shards"]
             shards = ("complete" if not missing else f"{len(missing)} of {side['shards']} shards missing "
-                      f"({_ranges(missing)})")  # fmt: skip
+                      f"({compact_ranges(missing)})")  # fmt: skip
             lines.append(f"    {side['side']}: {side['texts']:,} distinct texts, cache {shards}; to encode "
                          f"{side['texts_to_encode']:,} texts, {_tok(side['tokens_to_encode'])} tokens (all: "
                          f"{_tok(side['tokens_total'])})")  # fmt: skip
@@ -202,12 +208,6 @@ def render(report: dict[str, Any]) -> str:
                     f"({report['throughput_source']})" if hours is not None else
                     "device-hours unknown: give plan.tokens_per_second= or run once on this device kind"))  # fmt: skip
     return "\n".join(lines)
-
-
-def _ranges(items: list[int]) -> str:
-    from rtriever_eval.cache.entry import compact_ranges
-
-    return compact_ranges(items)
 
 
 def sweep_totals(plans: list[dict[str, Any]]) -> str:

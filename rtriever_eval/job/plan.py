@@ -138,7 +138,7 @@ def prepare_run(cfg: DictConfig | EvaluateSettings) -> Plan:
         if s.stage != "plan" or exc.field != "model.max_tokens_per_batch":
             raise
         memory_refusal = exc.reason
-    if s.rewriter is not None:
+    if s.rewriter is not None and s.stage != "plan":  # a plan runs no model: it loads the query file as it stands
         run_rewrite(s, domains)  # the rewritten-query artifact first: resumed, a no-op when complete
     return Plan(s, bench, track, retriever, domains, prompts, {}, memory_refusal)
 

@@ -102,13 +102,17 @@ def pareto_figure(frame: pd.DataFrame) -> Any:
     import matplotlib.pyplot as plt
 
     t = totals(frame)
-    t["tokens_needed"] = t["tokens_encoded"].fillna(0) + t["tokens_cached"].fillna(0)
+    t["tokens_needed"] = t["tokens_encoded"] + t["tokens_cached"]  # unknown (NaN) when either is
     fig, axes = plt.subplots(1, 2, figsize=(10, 4), constrained_layout=True)
     for ax, column, label in ((axes[0], "device_hours", "device-hours spent"),
                               (axes[1], "tokens_needed", "model input tokens needed (encoded + cached)")):  # fmt: skip
-        points = [(float(x), float(y) * 100) for x, y in zip(t[column], t["headline"], strict=True)]
+        known = t[t[column].notna() & t["headline"].notna()]  # a run whose cost is unknown is left out, and named
+        points = [(float(x), float(y) * 100) for x, y in zip(known[column], known["headline"], strict=True)]
         ax.scatter([p[0] for p in points], [p[1] for p in points], color="#4C72B0")
-        for (x, y), name in zip(points, t["run"], strict=True):
+        left = sorted(set(t["run"]) - set(known["run"]))
+        if left:
+            ax.set_title(f"not shown (cost unknown): {', '.join(map(str, left))}", fontsize=8)
+        for (x, y), name in zip(points, known["run"], strict=True):
             ax.annotate(str(name), (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
         front = sorted((points[i] for i in pareto_front(points)), key=lambda p: p[0])
         ax.plot([p[0] for p in front], [p[1] for p in front], color="#DD8452", linestyle="--", label="Pareto front")

@@ -108,7 +108,8 @@ def _domain_entry(frame: pd.DataFrame) -> dict[str, Any]:
 def _cost_cell(cost: dict[str, float]) -> str:
     if not cost:
         return "not recorded"
-    tokens = f", {cost['tokens']:,.0f} tokens" if cost.get("tokens") else ""
+    known = cost.get("tokens") and not math.isnan(cost["tokens"])
+    tokens = f", {cost['tokens']:,.0f} tokens" if known else ""
     return f"{cost['device_hours']:.4f} device-h{tokens}"
 
 
@@ -147,7 +148,7 @@ def _costs(root: str | Path, plots: bool) -> tuple[dict[str, dict[str, float]], 
         return {}, ""
     sums = frame.groupby("run")[["device_hours", "tokens_encoded", "tokens_cached"]].sum(min_count=1)
     costs = {str(run): {"device_hours": float(row["device_hours"]),
-                        "tokens": float((row[["tokens_encoded", "tokens_cached"]].fillna(0)).sum())}
+                        "tokens": float(row["tokens_encoded"] + row["tokens_cached"])}  # NaN when unknown
              for run, row in sums.iterrows()}  # fmt: skip
     figure = _image(pareto_figure(frame), "effectiveness against cost across runs") if plots and len(sums) > 1 else ""
     return costs, f"<h2>Effectiveness against cost</h2>{figure}" if figure else ""

@@ -185,10 +185,10 @@ def check_file(folder: str | Path, name: str, summary: Summary | None = None) ->
     run wrote it, by another process or damage."""
     path = Path(folder) / name
     if summary is None:
-        try:
-            recorded = json.loads((Path(folder) / SUMMARY_FILE).read_text("utf-8")).get("files") or {}
-        except (OSError, ValueError, AttributeError):
+        summary_path = Path(folder) / SUMMARY_FILE
+        if not summary_path.is_file():
             return path  # no summary (yet): nothing recorded to check against; readers of summaries fail clearly
+        recorded = read_summary(summary_path).files  # an unreadable summary is an InputError, never a pass
     else:
         recorded = summary.files
     expected = recorded.get(name) if isinstance(recorded, Mapping) else None

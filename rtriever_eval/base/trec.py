@@ -93,19 +93,20 @@ def write_run(path: str | Path, run: Run, tag: str) -> None:
     logger.debug("wrote %d lines for %d queries to %s", len(blocks), len(run), path)
 
 
-def read_run(path: str | Path) -> Run:
+def read_run(path: str | Path, data: bytes | None = None) -> Run:
     """Read a TREC run `qid Q0 docid rank score tag` into qid -> docid -> score.
 
     Parses as trec_eval does: fields split on ASCII whitespace, fields after the sixth ignored, blank lines
     and lines starting with `#` skipped, the Q0, rank and tag columns ignored (trec_eval ranks by score).
     Stricter than trec_eval's `atof`: a score that is not a number, or is NaN, raises InputError; so do fewer
-    than six fields and a (qid, docid) pair seen twice (trec_eval refuses that run too).
+    than six fields and a (qid, docid) pair seen twice (trec_eval refuses that run too). ``data``, when given,
+    is the file's bytes already read (parsed instead of reading ``path`` again; ``path`` names it in errors).
     """
-    fast = _read_run_fast(path)
+    fast = _read_run_fast(path, data)
     if fast is not None:
         return fast
     run: Run = {}
-    for lineno, fields in _content_lines(path):
+    for lineno, fields in _content_lines(path, data):
         if len(fields) < len(RUN_FIELDS):
             missing = RUN_FIELDS[len(fields)]
             raise InputError(
@@ -133,14 +134,15 @@ def read_run(path: str | Path) -> Run:
     return run
 
 
-def _read_run_fast(path: str | Path) -> Run | None:
+def _read_run_fast(path: str | Path, data: bytes | None = None) -> Run | None:
     """`read_run` for the common case, a well-formed ASCII file (what this harness writes), in one tight loop;
     None at the first thing that is not plain (non-ASCII, a short line, a bad score, a repeated pair), for the
     careful reader to report with its file, line and field."""
-    try:
-        data = Path(path).read_bytes()
-    except OSError:
-        return None
+    if data is None:
+        try:
+            data = Path(path).read_bytes()
+        except OSError:
+            return None
     if data.startswith(_BOM) or not data.isascii():
         return None
     run: Run = {}
@@ -237,25 +239,26 @@ def read_qrels_tsv(path: str | Path) -> Qrels:
 # -- helpers ---------------------------------------------------------------------------------------------
 
 
-def _raw_lines(path: str | Path) -> Iterator[tuple[int, bytes]]:
-    """Yield (1-based line number, raw bytes) for each newline-separated line of the file."""
-    try:
-        data = Path(path).read_bytes()
-    except OSError as exc:
-        raise InputError(f"cannot read file: {exc.strerror or exc}", path=path) from exc
+def _raw_lines(path: str | Path, data: bytes | None = None) -> Iterator[tuple[int, bytes]]:
+    """Yield (1-based line number, raw bytes) for each newline-separated line of the file (or of ``data``)."""
+    if data is None:
+        try:
+            data = Path(path).read_bytes()
+        except OSError as exc:
+            raise InputError(f"cannot read file: {exc.strerror or exc}", path=path) from exc
     if data.startswith(_BOM):
         data = data[len(_BOM) :]
     for index, raw in enumerate(data.split(b"\n")):
         yield index + 1, raw
 
 
-def _content_lines(path: str | Path) -> Iterator[tuple[int, list[bytes]]]:
+def _content_lines(path: str | Path, data: bytes | None = None) -> Iterator[tuple[int, list[bytes]]]:
     """Yield (line number, fields) for each line that is neither blank nor a `#` comment.
 
     Fields are split on ASCII whitespace, exactly the characters C's `isspace` sees, so an id holding a
     non-ASCII space stays one field, as it does for trec_eval.
     """
-    for lineno, raw in _raw_lines(path):
+    for lineno, raw in _raw_lines(path, data):
         fields = raw.split()
         if not fields or fields[0].startswith(b"#"):
             continue

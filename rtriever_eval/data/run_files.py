@@ -7,6 +7,7 @@ its dataset (``line_of`` finds where an id is written, for the error message).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import re
@@ -25,27 +26,15 @@ MTEB_META = "mteb_model_meta"
 
 @dataclass(frozen=True)
 class ImportedRun:
-    """A file's ranking: ``run`` qid -> docid -> score, the format it was read as, and (MTEB) the subset and split
-    it was taken from."""
+    """A file's ranking: ``run`` qid -> docid -> score, the format it was read as, the sha256 of the very bytes it
+    was parsed from, and (MTEB) the subset and split it was taken from."""
 
     run: Run
     format: str
     path: Path
+    sha256: str = ""
     subset: str | None = None
     split: str | None = None
-
-
-def detect_format(path: Path) -> str:
-    """``mteb`` for a JSON object holding ``mteb_model_meta``, ``json`` for any other JSON text, else ``trec``.
-    (BRIGHT's score.json has the ranx shape: ``json`` reads it; ``bright`` names it explicitly.)"""
-    try:
-        with path.open("rb") as fh:
-            head = fh.read(1 << 20)
-    except OSError as exc:
-        raise InputError(f"cannot read the run file ({exc.strerror or exc})", path=path, field="model.path") from None
-    if not head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith((b"{", b"[")):
-        return "trec"
-    return "mteb" if MTEB_META.encode() in head else "json"
 
 
 def _read_bytes(path: Path) -> bytes:
@@ -53,6 +42,28 @@ def _read_bytes(path: Path) -> bytes:
         return path.read_bytes()
     except OSError as exc:
         raise InputError(f"cannot read the run file ({exc.strerror or exc})", path=path, field="model.path") from None
+
+
+def _is_json(raw: bytes) -> bool:
+    return raw.lstrip(b"\xef\xbb\xbf \t\r\n").startswith((b"{", b"["))
+
+
+def _detect(raw: bytes, parsed: Any) -> str:
+    if not _is_json(raw):
+        return "trec"
+    return "mteb" if isinstance(parsed, Mapping) and MTEB_META in parsed else "json"
+
+
+def detect_format(path: Path) -> str:
+    """``mteb`` for a JSON object with a top-level ``mteb_model_meta`` key, ``json`` for any other JSON text, else
+    ``trec``. (BRIGHT's score.json has the ranx shape: ``json`` reads it; ``bright`` names it explicitly.)"""
+    raw = _read_bytes(path)
+    if not _is_json(raw):
+        return "trec"
+    try:
+        return _detect(raw, _load_json(raw, path))
+    except InputError:  # broken JSON is still JSON: reading it says what is wrong
+        return "json"
 
 
 def line_of(path: Path, qid: str, fmt: str) -> int | None:
@@ -88,43 +99,70 @@ def _scores(obj: Any, path: Path, where: str) -> Run:
     return run
 
 
-def _load_json(path: Path) -> Any:
+class _DuplicateKey(ValueError):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object that names one key twice is refused: json.loads would keep the last value silently, so a
+    document scored twice (or a query ranked twice) would lose a ranking without a word."""
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _DuplicateKey(key)
+        out[key] = value
+    return out
+
+
+def _load_json(raw: bytes, path: Path) -> Any:
     try:
-        return json.loads(_read_bytes(path).decode("utf-8-sig"))
+        return json.loads(raw.decode("utf-8-sig"), object_pairs_hook=_unique_keys)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         line = getattr(exc, "lineno", None)
         raise InputError(f"not valid JSON ({exc})", path=path, line=line, field="model.path") from None
+    except _DuplicateKey as dup:
+        text = raw.decode("utf-8-sig", errors="replace")
+        hits = [m.start() for m in re.finditer(re.escape(json.dumps(dup.key, ensure_ascii=False)) + r"\s*:", text)]
+        line = text.count("\n", 0, hits[1]) + 1 if len(hits) > 1 else None
+        raise InputError(f"key {dup.key!r} appears twice in one JSON object (JSON readers would keep only the "
+                         "last): a document scored twice or a query ranked twice", path=path, line=line,
+                         field=dup.key) from None  # fmt: skip
 
 
 def read_run_file(path: str | Path, fmt: str = "auto", *, subset: str | None = None,
                   split: str | None = None) -> ImportedRun:  # fmt: skip
-    """Read a run file of ``fmt`` (or the detected one). For MTEB predictions, ``subset`` and ``split`` pick the
-    ranking (each may be left None when the file holds only one).
+    """Read a run file of ``fmt`` (or the detected one). The file is read once: its sha256 is of the bytes parsed.
+    For MTEB predictions, ``subset`` and ``split`` pick the ranking (each may be None when the file holds one).
 
     Raises:
         InputError: naming the file, line and field: a malformed line, a score that is not a finite number, a
-            document twice for one query, JSON that is not a dict of dicts, a missing subset or split.
+            document twice for one query, a JSON key twice in one object, JSON that is not a dict of dicts, a
+            missing subset or split.
     """
     target = Path(path)
+    if fmt != "auto" and fmt not in FORMATS:
+        raise InputError(f"unknown run file format {fmt!r}; valid: auto, {', '.join(FORMATS)}", field="model.format")
     if not target.is_file():
         raise InputError("run file does not exist", path=target, field="model.path")
-    resolved = detect_format(target) if fmt == "auto" else fmt
-    if resolved not in FORMATS:
-        raise InputError(f"unknown run file format {fmt!r}; valid: auto, {', '.join(FORMATS)}", field="model.format")
-    if resolved == "trec":
-        run = read_run(target)
+    raw = _read_bytes(target)
+    digest = hashlib.sha256(raw).hexdigest()
+    if fmt == "trec" or (fmt == "auto" and not _is_json(raw)):
+        run = read_run(target, raw)
         for qid, docs in run.items():
             bad = next((d for d, s in docs.items() if not math.isfinite(s)), None)
             if bad is not None:
                 raise InputError(f"query {qid!r}, document {bad!r}: score {docs[bad]} is not a finite number",
                                  path=target, line=line_of(target, qid, "trec"), field="score")  # fmt: skip
-        return ImportedRun(run, resolved, target)
-    data = _load_json(target)
+        return ImportedRun(run, "trec", target, digest)
+    data = _load_json(raw, target)
+    resolved = _detect(raw, data) if fmt == "auto" else fmt
     if resolved in ("json", "bright"):
         if isinstance(data, Mapping) and MTEB_META in data:
             raise InputError("this is an MTEB predictions file: set model.format=mteb (or auto)", path=target,
                              field="model.format")  # fmt: skip
-        return ImportedRun(_scores(data, target, "the file"), resolved, target)
+        return ImportedRun(_scores(data, target, "the file"), resolved, target, digest)
     if not isinstance(data, Mapping) or MTEB_META not in data:
         raise InputError(f"an MTEB predictions file is an object with {MTEB_META!r} and one key per subset",
                          path=target, field=MTEB_META)  # fmt: skip
@@ -135,7 +173,7 @@ def read_run_file(path: str | Path, fmt: str = "auto", *, subset: str | None = N
         raise InputError(f"subset {chosen!r} is not an object of splits", path=target, field=chosen)
     chosen_split = _pick(list(splits), split, "split", target)
     run = _scores(splits[chosen_split], target, f"{chosen}/{chosen_split}")
-    return ImportedRun(run, resolved, target, chosen, chosen_split)
+    return ImportedRun(run, resolved, target, digest, chosen, chosen_split)
 
 
 def _pick(options: list[str], wanted: str | None, what: str, path: Path) -> str:

@@ -67,9 +67,11 @@ def peak_memory_mb() -> dict[str, float | None]:
     return {"rss": round(rss, 1), "gpu_allocated": gpu}
 
 
-def cost_record(usage: Mapping[str, Any], timings: Mapping[str, float], counts: Mapping[str, Any], *,
-                load_s: float, evaluate_s: float, devices: int) -> dict[str, Any]:  # fmt: skip
-    """The summary's ``cost``: ``usage`` from the search, its ``timings``, and the job's own stage times."""
+def cost_record(usage: Mapping[str, Any], timings: Mapping[str, float], counts: Mapping[str, Any], *, load_s: float,
+                evaluate_s: float, workers: Mapping[str, Any] | None = None) -> dict[str, Any]:  # fmt: skip
+    """The summary's ``cost``: ``usage`` from the search, its ``timings``, the job's own stage times, and what the
+    encoding ``workers`` of model.devices did before the search (their tokens, forward seconds and bytes are
+    added; their wall seconds count once per device in the device-hours)."""
     tokenise, forward = float(usage.get("tokenise_s", 0.0)), float(usage.get("forward_s", 0.0))
     model_load = float(usage.get("model_load_s", 0.0))
     search = float(timings.get("search_total_s", 0.0))
@@ -81,9 +83,10 @@ def cost_record(usage: Mapping[str, Any], timings: Mapping[str, float], counts: 
         "evaluate_s": round(evaluate_s, 4),
         "write_s": None,  # filled by the writer, before the summary itself is written
     }
+    tokens = {side: dict(v) for side, v in usage.get("tokens", {}).items()}
     record: dict[str, Any] = {
-        "device": {"kind": device_kind(str(usage.get("device", "cpu"))), "count": devices},
-        "tokens": dict(usage.get("tokens", {})),
+        "device": {"kind": device_kind(str(usage.get("device", "cpu"))), "count": 1},
+        "tokens": tokens,
         "encoded_unit": usage.get("encoded_unit"),
         "encoder_forward_s": round(forward, 4),
         "wall_s": wall,
@@ -91,6 +94,18 @@ def cost_record(usage: Mapping[str, Any], timings: Mapping[str, float], counts: 
         "cache_bytes_written": int(usage.get("cache_bytes_written", 0)),
         "pairs_scored": counts.get("pairs_scored"),
     }
+    if workers:
+        # the search found the workers' shards cached: they were encoded by this run all the same
+        docs = tokens.setdefault("documents", {"encoded": 0, "cached": 0})
+        done = workers.get("tokens_encoded")
+        docs["encoded"] = None if done is None or docs.get("encoded") is None else docs["encoded"] + done
+        if done is not None and docs.get("cached") is not None:
+            docs["cached"] = max(docs["cached"] - done, 0)
+        record["device"]["count"] = int(workers["count"])
+        record["encoder_forward_s"] = round(forward + float(workers.get("forward_s", 0.0)), 4)
+        record["cache_bytes_written"] += int(workers.get("bytes_written", 0))
+        record["workers"] = dict(workers)
+        wall["workers_s"] = round(float(workers["wall_s"]), 4)
     return record
 
 

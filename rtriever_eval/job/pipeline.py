@@ -66,11 +66,11 @@ def evaluate_domain(
     counts: dict[str, Any] | None = None,
     *,
     load_s: float = 0.0,
-    devices: int = 1,
+    workers: dict[str, Any] | None = None,
 ) -> Summary:
     """Search, evaluate and write one domain's three result files; returns the summary written. ``counts`` are
-    added to the search's own (the encoding workers' exit codes, say); ``load_s`` and ``devices`` go into the cost
-    record (job/cost.py)."""
+    added to the search's own (the encoding workers' exit codes, say); ``load_s`` and what the encoding ``workers``
+    did (model.devices) go into the cost record (job/cost.py)."""
     s, prompts = plan.settings, plan.prompts[data.name]
     reset_gpu_peak()
     t0 = time.perf_counter()
@@ -87,7 +87,7 @@ def evaluate_domain(
         "search_total_s": round(t1 - t0, 4),
         "evaluate_s": round(t2 - t1, 4),
     }
-    cost = cost_record(outcome.usage, timings, outcome.counts, load_s=load_s, evaluate_s=t2 - t1, devices=devices)
+    cost = cost_record(outcome.usage, timings, outcome.counts, load_s=load_s, evaluate_s=t2 - t1, workers=workers)
     _log_throughput(plan, outcome.usage, cost)
     summary = Summary(
         domain=data.name,
@@ -196,16 +196,15 @@ def _evaluate_domains(plan: Plan) -> list[DomainOutcome]:
         if s.stage == "search" and isinstance(plan.retriever, CorpusEncoder):
             plan.retriever.require_corpus_cached(data)
         counts: dict[str, Any] = {}
+        workers = None
         if s.stage != "search" and getattr(s.model, "devices", None) is not None:
             from rtriever_eval.job.devices import encode_on_devices
 
-            started = time.perf_counter()
-            codes = encode_on_devices(s, domain)  # one worker per device fills the cache; the search reads it
-            if codes:
-                counts["encode_worker_exit_codes"] = codes
-                counts["encode_workers_s"] = round(time.perf_counter() - started, 4)
-        devices = len(counts.get("encode_worker_exit_codes", [])) or 1
-        summary = evaluate_domain(plan, data, out_dir, fingerprint, counts, load_s=load_s, devices=devices)
+            workers = encode_on_devices(s, domain)  # one worker per device fills the cache; the search reads it
+            if workers is not None:
+                counts["encode_worker_exit_codes"] = workers.codes
+        cost_of_workers = workers.cost() if workers is not None else None
+        summary = evaluate_domain(plan, data, out_dir, fingerprint, counts, load_s=load_s, workers=cost_of_workers)
         del data  # the next domain loads without this one's corpus still held (BRIGHT-scale dry run)
         log.info("%s / %s: %s", s.run_name, domain, ", ".join(f"{k}={v:.4f}" for k, v in summary.metrics.items()))
         outcomes.append(DomainOutcome(domain, out_dir, summary, False))

@@ -143,6 +143,14 @@ def file_digest(path: Path) -> str:
     return digest_file(path, "sha256")
 
 
+def device_hours(cost: Mapping[str, Any]) -> float:
+    """Device-hours of a finished record: the encoding workers' wall seconds on every device, the rest on one."""
+    wall = cost["wall_s"]
+    workers_s = float(wall.get("workers_s") or 0.0)
+    count = int(cost["device"]["count"]) if workers_s else 1
+    return round((float(wall["total_s"]) - workers_s + workers_s * count) / 3600, 6)
+
+
 def write_domain(
     folder: Path,
     run: Run,
@@ -172,7 +180,8 @@ def write_domain(
     if cost.get("wall_s"):  # the writing time and the totals, known only now (the summary itself is not counted)
         wall = {**cost["wall_s"], "write_s": round(time.perf_counter() - started, 4)}
         wall["total_s"] = round(sum(v for k, v in wall.items() if k != "total_s" and v is not None), 4)
-        cost.update(wall_s=wall, device_hours=round(wall["total_s"] * int(cost["device"]["count"]) / 3600, 6))
+        cost["wall_s"] = wall
+        cost["device_hours"] = device_hours(cost)
     files = {name: file_digest(folder / name) for name in names}
     written = dataclasses.replace(summary, files=files, cost=cost)
     write_json_atomic(folder / SUMMARY_FILE, written.to_json())

@@ -18,7 +18,7 @@ from rtriever_eval.base.checksum import sha256_file
 from rtriever_eval.base.errors import ConfigError, InputError
 from rtriever_eval.base.trec import ranked
 from rtriever_eval.base.types import DomainData
-from rtriever_eval.data.run_files import ImportedRun, detect_format, line_of, read_run_file
+from rtriever_eval.data.run_files import ImportedRun, line_of, read_run_file
 from rtriever_eval.prompts.resolve import Prompts
 from rtriever_eval.retrievers.search import SearchOutcome
 from rtriever_eval.settings.models import RunFileSettings
@@ -64,11 +64,11 @@ class RunFileRetriever:
         return {"kind": "run_file", "imported": True, "path": self.settings.path, "format": self.settings.format}
 
     def identity(self, domain: str) -> dict[str, Any]:
-        """The file's sha256 and the format it is read as (computed once per domain, as planned)."""
+        """The file's sha256 and the format asked for (computed once per domain, as planned). ``auto`` is enough:
+        the format detected is a function of the bytes the sha256 fixes."""
         if domain not in self._identity:
-            path = self.path(domain)
-            fmt = detect_format(path) if self.settings.format == "auto" else self.settings.format
-            self._identity[domain] = {"kind": "run_file", "format": fmt, "sha256": sha256_file(path)}
+            self._identity[domain] = {"kind": "run_file", "format": self.settings.format,
+                                      "sha256": sha256_file(self.path(domain))}  # fmt: skip
         return self._identity[domain]
 
     def preflight(self, domains: list[str], prompts: Mapping[str, Prompts]) -> None:
@@ -91,7 +91,7 @@ class RunFileRetriever:
         t0 = time.perf_counter()
         planned = self.identity(data.name)["sha256"]
         imported = self.read(data.name)
-        if sha256_file(imported.path) != planned:
+        if imported.sha256 != planned:
             raise InputError("the run file changed while this run was using it: run again", path=imported.path,
                              field="model.path")  # fmt: skip
         known = {q.id for q in data.queries}
@@ -130,6 +130,8 @@ class RunFileRetriever:
         if judged_absent:
             log.warning("%s/%s: %d judged queries are absent from %s and score 0 (trec_eval -c)", data.dataset,
                         data.name, judged_absent, imported.path)  # fmt: skip
+        log.info("%s/%s: %s read as %s (%d queries)", data.dataset, data.name, imported.path, imported.format,
+                 len(imported.run))  # fmt: skip
         if excluded_dropped:
             log.info("%s/%s: %d excluded ids dropped from the imported ranking before the cut", data.dataset,
                      data.name, excluded_dropped)  # fmt: skip

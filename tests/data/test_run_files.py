@@ -74,3 +74,24 @@ def test_line_of_finds_where_a_query_is_first_written(tmp_path: Path) -> None:
     path = tmp_path / "r.json"
     path.write_text(json.dumps(RUN, indent=1))
     assert line_of(path, "q2", "json") == 6
+
+
+def test_a_key_twice_in_one_object_is_refused_with_its_line(tmp_path: Path) -> None:
+    # json.loads keeps the last of two equal keys without a word: a document scored twice would lose a score
+    path = tmp_path / "twice.json"
+    path.write_text('{"q1": {"d1": 2.0,\n  "d2": 1.0,\n  "d1": 0.5}}')
+    with pytest.raises(InputError, match="'d1' appears twice") as caught:
+        read_run_file(path)
+    assert (caught.value.line, caught.value.field) == (3, "d1")
+
+
+def test_the_format_is_told_from_the_parsed_object_and_the_hash_is_of_the_bytes_read(tmp_path: Path) -> None:
+    import hashlib
+
+    # a document id that happens to be the MTEB marker does not make a ranx file an MTEB one
+    path = tmp_path / "run.json"
+    path.write_text(json.dumps({"q1": {"mteb_model_meta": 1.0, "d2": 0.5}}))
+    assert detect_format(path) == "json"
+    got = read_run_file(path)
+    assert got.format == "json" and got.run == {"q1": {"mteb_model_meta": 1.0, "d2": 0.5}}
+    assert got.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()

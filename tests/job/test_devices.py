@@ -1,5 +1,6 @@
 """model.devices: two CPU worker processes fill the cache's shards and the run equals a one-process run byte for
-byte; a worker killed after its first shard leaves the rest to the other worker and the search, same result."""
+byte; a worker killed after its first shard leaves the rest to the other worker and the search, same result. The
+cost record counts the workers' tokens as encoded by this run and their wall seconds on both devices."""
 
 from __future__ import annotations
 
@@ -45,6 +46,16 @@ def test_two_cpu_workers_give_the_one_process_run(
         counts = summary["counts"]
         # worker 0 was SIGKILLed right after writing its first shard (-9), or both workers finished (0, 0)
         assert counts["encode_worker_exit_codes"] == ([-9, 0] if fault else [0, 0])
+        alone = json.loads(next(single.glob(f"*/same/*/{domain}/summary.json")).read_text())["cost"]
+        cost = summary["cost"]
+        docs, total = cost["tokens"]["documents"], alone["tokens"]["documents"]["encoded"]
+        # every document token was spent by this run, by a worker or the search; only the killed worker's
+        # unreported shard shows as found cached
+        assert docs["encoded"] + docs["cached"] == total and (docs["cached"] > 0) == bool(fault)
+        assert cost["device"]["count"] == 2 and cost["workers"]["reported"] == (1 if fault else 2)
+        wall = cost["wall_s"]
+        assert wall["workers_s"] > 0
+        assert cost["device_hours"] == round((wall["total_s"] + wall["workers_s"]) / 3600, 6)
         manifests = [json.loads(p.read_text()) for p in (tmp_path / "two_cache" / "embeddings").glob("*/manifest.json")]
         manifest = next(m for m in manifests if m["info"]["side"] == "documents")
         if fault:

@@ -171,3 +171,21 @@ def test_bad_imported_runs_stop_with_exit_2_and_write_nothing(sample_runs: Path,
     assert not list((tmp_path / "r").rglob("summary.json"))
     with pytest.raises(ConfigError, match=r"names one file for 3 domains: put \{domain\} in the path"):
         _import(tmp_path / "r", str(other), "one-file")
+
+
+def test_a_file_changed_after_planning_is_refused_not_scored(tmp_path: Path) -> None:
+    from rtriever_eval.base.types import Document, DomainData, Query
+    from rtriever_eval.prompts.resolve import Prompts
+    from rtriever_eval.retrievers.run_file import RunFileRetriever
+    from rtriever_eval.settings.models import RunFileSettings
+
+    path = tmp_path / "x.trec"
+    path.write_text("0 Q0 d1 1 2.0 a\n0 Q0 d2 2 1.0 a\n")
+    data = DomainData("x", "sample", (Query("0", "q"),), (Document("d1", "a"), Document("d2", "b")), {"0": {"d1": 1}})
+    retriever = RunFileRetriever(RunFileSettings(name="r", path=str(path)))
+    planned = retriever.identity("x")  # what the fingerprint was computed from
+    assert [d for d, _ in retriever.search(data, Prompts(None, "", ""), 10).ranked[0]] == ["d1", "d2"]
+    path.write_text("0 Q0 d1 1 1.0 a\n0 Q0 d2 2 2.0 a\n")  # replaced between planning and searching
+    with pytest.raises(InputError, match="the run file changed while this run was using it"):
+        retriever.search(data, Prompts(None, "", ""), 10)
+    assert retriever.identity("x") == planned

@@ -70,15 +70,35 @@ def write_json_atomic(path: str | Path, obj: Any) -> None:
     write_text_atomic(path, json.dumps(obj, indent=2, sort_keys=False, ensure_ascii=False) + "\n")
 
 
-def write_new_texts(files: dict[Path, str]) -> list[Path]:
+class PlannedTexts(dict[Path, str]):
+    """Files to write, each with the result it came from: a second result that wants one path with other content
+    is refused at planning, naming both (two runs exported to one MTEB model folder, say)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sources: dict[Path, str] = {}
+
+    def put(self, path: Path, text: str, source: str, hint: str = "") -> None:
+        from rtriever_eval.base.errors import InputError
+
+        if path in self and self[path] != text:
+            raise InputError(f"{source} and {self.sources[path]} would both be written to this file{hint}", path=path)
+        self.setdefault(path, text)
+        self.sources.setdefault(path, source)
+
+
+def write_new_texts(files: dict[Path, str], *, check_only: bool = False) -> list[Path]:
     """Write every file atomically after checking that none would replace a file with other content (then nothing
-    is written: InputError naming it); a file that exists with the same content is left as it is."""
+    is written: InputError naming it); a file that exists with the same content is left as it is. ``check_only``
+    checks and writes nothing."""
     from rtriever_eval.base.errors import InputError
 
     for path, text in files.items():
         if path.exists() and path.read_text(encoding="utf-8") != text:
             raise InputError("exists with other content; exported files are never overwritten (choose another OUT)",
                              path=path)  # fmt: skip
+    if check_only:
+        return []
     for path, text in files.items():
         if not path.exists():
             write_text_atomic(path, text)

@@ -70,17 +70,31 @@ def _pairs(values: list[str], option: str) -> dict[str, str]:
 
 
 def _export(args: argparse.Namespace) -> None:
-    """--mteb and --bright: result files in MTEB's and BRIGHT's layouts (nothing written when one is refused)."""
+    """--mteb and --bright: result files in MTEB's and BRIGHT's layouts, both planned (and refused) before either
+    writes a file."""
+    from rtriever_eval.base.io import write_new_texts
+
+    mteb = bright = None
     if args.mteb is not None:
-        from rtriever_eval.reporting.mteb_files import export_mteb, written_summary
+        from rtriever_eval.reporting.mteb_files import plan_mteb
 
-        files = export_mteb(args.results_dir, args.mteb, names=_pairs(args.mteb_model, "--mteb-model"),
-                            revisions=_pairs(args.mteb_revision, "--mteb-revision"))  # fmt: skip
-        print(written_summary(files, args.mteb))
+        mteb = plan_mteb(args.results_dir, args.mteb, names=_pairs(args.mteb_model, "--mteb-model"),
+                         revisions=_pairs(args.mteb_revision, "--mteb-revision"))  # fmt: skip
     if args.bright is not None:
-        from rtriever_eval.reporting.bright_files import export_bright
+        from rtriever_eval.reporting.bright_files import plan_bright
 
-        files = export_bright(args.results_dir, args.bright)
+        bright = plan_bright(args.results_dir, args.bright)
+    if mteb is not None and bright is not None:
+        clash = next((p for p in bright if p in mteb.files or p in mteb.settings_lines), None)
+        if clash is not None:
+            raise InputError("--mteb and --bright would both write this file: give them other folders", path=clash)
+        write_new_texts({**mteb.files, **bright}, check_only=True)  # every refusal before the first byte
+    if mteb is not None:
+        from rtriever_eval.reporting.mteb_files import written_summary
+
+        print(written_summary(mteb.write(), args.mteb))
+    if bright is not None:
+        files = write_new_texts(bright)
         print(f"{len(files) // 2} BRIGHT score.json / results.json pairs written under {args.bright}")
 
 

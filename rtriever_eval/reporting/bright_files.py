@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 
 from rtriever_eval.base.errors import InputError
-from rtriever_eval.base.io import write_new_texts
+from rtriever_eval.base.io import PlannedTexts, write_new_texts
 from rtriever_eval.base.provenance import safe_component
 from rtriever_eval.base.trec import ranked
 from rtriever_eval.base.types import Qrels, Run
@@ -55,10 +55,16 @@ def _bright_domain(summary: Summary) -> str | None:
 
 def export_bright(root: str | Path, out: str | Path) -> list[Path]:
     """Write score.json and results.json for every BRIGHT result below ``root`` under ``out``/<run>/; returns them.
+    Nothing is written when any result is refused (plan_bright) or a file exists with other content."""
+    return write_new_texts(plan_bright(root, out))
+
+
+def plan_bright(root: str | Path, out: str | Path) -> PlannedTexts:
+    """The score.json and results.json of every BRIGHT result below ``root``, under ``out``; nothing is written.
 
     Raises:
-        InputError: a result that is not on BRIGHT (BRIGHT-Pro, BEIR folders, the sample), or a file that exists
-            with other content. Nothing is written when any result is refused.
+        InputError: a result that is not on BRIGHT (BRIGHT-Pro, BEIR folders, the sample), a dataset copy that is
+            not the one evaluated, or two results for one file (one run name and domain in two experiments).
     """
     from rtriever_eval.data import evaluated_data
     from rtriever_eval.results.fingerprint import data_sha256
@@ -72,7 +78,8 @@ def export_bright(root: str | Path, out: str | Path) -> list[Path]:
         planned.append((summary, path.parent))
     if not planned:
         raise InputError(f"no {SUMMARY_FILE} found below this folder", path=root)
-    files: dict[Path, str] = {}
+    files = PlannedTexts()
+    hint = ": export one experiment's folder at a time, or rename one run"
     for summary, folder in planned:
         data = evaluated_data(summary.config["dataset"], summary.domain)
         if (summary.fingerprint or {}).get("evaluation_sha256") != data_sha256(data, query_texts=False):
@@ -82,6 +89,7 @@ def export_bright(root: str | Path, out: str | Path) -> list[Path]:
         long = "True" if summary.track == "long" else "False"
         target = Path(out) / safe_component(summary.run_label) / safe_component(
             f"{summary.domain}_{summary.run_label}_long_{long}")  # fmt: skip
-        files[target / "score.json"] = json.dumps(run, indent=2) + "\n"
-        files[target / "results.json"] = json.dumps(bright_results(run, data.qrels), indent=2) + "\n"
-    return write_new_texts(files)
+        files.put(target / "score.json", json.dumps(run, indent=2) + "\n", str(folder), hint)
+        files.put(target / "results.json", json.dumps(bright_results(run, data.qrels), indent=2) + "\n", str(folder),
+                  hint)  # fmt: skip
+    return files

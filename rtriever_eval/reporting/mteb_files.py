@@ -14,13 +14,14 @@ import json
 import logging
 import math
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from rtriever_eval.base.errors import InputError
-from rtriever_eval.base.io import write_new_texts, write_text_atomic
+from rtriever_eval.base.io import PlannedTexts, write_new_texts, write_text_atomic
 from rtriever_eval.base.provenance import safe_component
 from rtriever_eval.metrics.trec_measures import evaluate
 from rtriever_eval.results.contract import (
@@ -54,11 +55,7 @@ def mteb_key(measure: str) -> str | None:
 
 def _metadata(task: MtebTask) -> Any:
     """The installed mteb's metadata of ``task``, checked to hold its split and subset."""
-    try:
-        import mteb
-    except ImportError:
-        raise InputError("--mteb needs the mteb package for MTEB's task metadata: pip install 'rtriever-eval[mteb]'",
-                         field="mteb") from None  # fmt: skip
+    mteb = _mteb()
     meta = mteb.get_task(task.name).metadata
     subsets = meta.hf_subsets or ["default"]
     if task.split not in meta.eval_splits or task.subset not in subsets:
@@ -158,17 +155,50 @@ def _run_settings(summary: Summary, task: MtebTask, folder: Path, mteb_version: 
     }  # fmt: skip
 
 
-def export_mteb(root: str | Path, out: str | Path, *, names: Mapping[str, str] | None = None,
-                revisions: Mapping[str, str] | None = None) -> list[Path]:  # fmt: skip
-    """Write every result below ``root`` as MTEB result files under ``out``; returns the files written.
+def _mteb() -> Any:
+    try:
+        import mteb
+    except ImportError:
+        raise InputError("--mteb needs the mteb package for MTEB's task metadata: pip install 'rtriever-eval[mteb]'",
+                         field="mteb") from None  # fmt: skip
+    return mteb
+
+
+@dataclass
+class MtebExport:
+    """What --mteb will write: new files (never replacing other content) and run_settings.jsonl lines (merged
+    with a file's earlier lines: one line per result, kept across exports)."""
+
+    files: PlannedTexts
+    settings_lines: dict[Path, list[str]]
+
+    def write(self) -> list[Path]:
+        written = write_new_texts(self.files)
+        for path, lines in self.settings_lines.items():
+            old = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
+            merged = list(dict.fromkeys([*old, *lines]))  # earlier tasks' lines kept, each line once
+            write_text_atomic(path, "\n".join(merged) + "\n")
+            written.append(path)
+        return written
+
+
+def _written_at(summary: Summary, folder: Path) -> float:
+    """When the result was written: the summary's own record, or (before version 6) its run file's mtime."""
+    if summary.written_at:
+        return dt.datetime.fromisoformat(summary.written_at).timestamp()
+    return (folder / RUN_FILE).stat().st_mtime
+
+
+def plan_mteb(root: str | Path, out: str | Path, *, names: Mapping[str, str] | None = None,
+              revisions: Mapping[str, str] | None = None) -> MtebExport:  # fmt: skip
+    """The MTEB result files of every result below ``root``, under ``out``; nothing is written.
 
     Raises:
         InputError: a result MTEB has no task for (BEIR folders, the sample), one that is not comparable with
-            MTEB's task (a subset, other queries, an oracle), no mteb installed, or a file that exists with
-            other content. Nothing is written when any result is refused.
+            MTEB's task (a subset, other queries, an oracle), no mteb installed, two results for one file (two
+            runs of one model name and revision: name them apart with --mteb-model or --mteb-revision).
     """
-    import mteb
-
+    mteb = _mteb()
     planned = []
     for path in iter_summary_paths(root):
         summary = read_summary(path)
@@ -184,38 +214,38 @@ def export_mteb(root: str | Path, out: str | Path, *, names: Mapping[str, str] |
         planned.append((summary, path.parent, task, _metadata(task)))
     if not planned:
         raise InputError(f"no {SUMMARY_FILE} found below this folder", path=root)
-    files: dict[Path, str] = {}
-    settings_lines: dict[Path, list[str]] = {}
+    export = MtebExport(PlannedTexts(), {})
+    hint = ": give the runs their own model names (--mteb-model RUN=ORG/NAME) or revisions (--mteb-revision)"
 
-    def put(path: Path, payload: Any) -> None:
-        files[path] = json.dumps(payload, indent=2, ensure_ascii=False) + "\n"
+    def put(path: Path, payload: Any, source: Path) -> None:
+        export.files.put(path, json.dumps(payload, indent=2, ensure_ascii=False) + "\n", str(source), hint)
 
     for summary, folder, task, meta in planned:
         name = _model_name(summary, names or {})
         revision = _revision(summary, revisions or {})
         target = Path(out) / safe_component(name.replace("/", "__")) / safe_component(revision)
         entry, run = _scores(summary, folder, task, meta)
-        started = dt.datetime.fromtimestamp((folder / RUN_FILE).stat().st_mtime, dt.UTC)
         put(target / f"{task.name}.json", {
             "dataset_revision": meta.dataset["revision"], "task_name": task.name, "mteb_version": mteb.__version__,
             "scores": {task.split: [entry]},
             "evaluation_time": sum(float(v) for k, v in summary.timings.items() if k in ("search_total_s",
                                                                                            "evaluate_s")),
-            "kg_co2_emissions": None, "date": started.timestamp(),
-        })  # fmt: skip
+            "kg_co2_emissions": None, "date": _written_at(summary, folder),
+        }, folder)  # fmt: skip
         put(target / f"{task.name}_predictions.json",
-            {"mteb_model_meta": {"model_name": name, "revision": revision}, task.subset: {task.split: run}})
-        if target / "model_meta.json" not in files:
-            put(target / "model_meta.json", _model_meta(summary, name, revision))
+            {"mteb_model_meta": {"model_name": name, "revision": revision}, task.subset: {task.split: run}}, folder)
+        if target / "model_meta.json" not in export.files:
+            put(target / "model_meta.json", _model_meta(summary, name, revision), folder)
         line = json.dumps(_run_settings(summary, task, folder, mteb.__version__), ensure_ascii=False)
-        settings_lines.setdefault(target / "run_settings.jsonl", []).append(line)
-    written = write_new_texts(files)
-    for path, lines in settings_lines.items():
-        old = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
-        merged = list(dict.fromkeys([*old, *lines]))  # earlier tasks' lines kept, each line once
-        write_text_atomic(path, "\n".join(merged) + "\n")
-        written.append(path)
-    return written
+        export.settings_lines.setdefault(target / "run_settings.jsonl", []).append(line)
+    return export
+
+
+def export_mteb(root: str | Path, out: str | Path, *, names: Mapping[str, str] | None = None,
+                revisions: Mapping[str, str] | None = None) -> list[Path]:  # fmt: skip
+    """Write every result below ``root`` as MTEB result files under ``out`` (plan_mteb); returns the files written.
+    Nothing is written when any result is refused or a file exists with other content."""
+    return plan_mteb(root, out, names=names, revisions=revisions).write()
 
 
 # -- in: a folder of one model's MTEB result files as reference rows ---------------------------------------------

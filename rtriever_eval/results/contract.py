@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import datetime as dt
 import hashlib
 import json
 import math
@@ -39,7 +40,8 @@ LOCKS_DIR = ".locks"
 """<results_dir>/<experiment>/.locks/: one lock file per run folder, held (flock) by the process writing it, so a
 second run of the same name waits; kept outside the run folder, so a run refused before any work leaves none."""
 
-SUMMARY_VERSION = 5  # 3: track and subset; 4: files (sha256 of each result file, checked when read back); 5: cost
+SUMMARY_VERSION = 6
+"""3: track and subset; 4: files (sha256 of each result file, checked when read back); 5: cost; 6: written_at."""
 REQUIRED = ("domain", "model", "dataset", "metrics")
 
 
@@ -91,6 +93,7 @@ class Summary:
     subset: dict[str, Any] | None = None  # a CI-sized candidate subset (data/subset.py), None for the full corpus
     files: dict[str, str] = field(default_factory=dict)  # file name -> "sha256:<hex>" of what was written
     cost: dict[str, Any] = field(default_factory=dict)  # what the result cost (job/cost.py); never in a fingerprint
+    written_at: str | None = None  # UTC, ISO 8601, when the files were written (None before version 6)
     version: int = SUMMARY_VERSION
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -183,7 +186,8 @@ def write_domain(
         cost["wall_s"] = wall
         cost["device_hours"] = device_hours(cost)
     files = {name: file_digest(folder / name) for name in names}
-    written = dataclasses.replace(summary, files=files, cost=cost)
+    now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    written = dataclasses.replace(summary, files=files, cost=cost, written_at=now)
     write_json_atomic(folder / SUMMARY_FILE, written.to_json())
     return written
 

@@ -133,3 +133,47 @@ def test_brights_own_files(bright_copy: Path, tmp_path: Path, capsys: pytest.Cap
         ideal = sum(1 / math.log2(i + 2) for i in range(min(len(gold), 10)))
         per_query.append(dcg / ideal)
     assert abs(values["Oracle NDCG@10"] - sum(per_query) / len(per_query)) < 1e-12
+
+
+def test_two_results_for_one_file_are_refused_naming_both_and_nothing_is_written(
+    bright_copy: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # one run name in two experiments (another k1): the same MTEB model folder and the same BRIGHT file
+    results = tmp_path / "r"
+    shutil.copytree(bright_copy / "r" / "default" / "bm25" / "bright", results / "default" / "bm25" / "bright")
+    evaluate_in_process("model=bm25", "dataset=bright", "domains=[biology]", "experiment_name=deeper", "model.k1=1.2",
+                        f"dataset.path={bright_copy / 'copy'}", f"paths.results_dir={results}",
+                        "print_report=false")  # fmt: skip
+    for args, hint in ((["--mteb", str(tmp_path / "m")], "--mteb-model RUN=ORG/NAME"),
+                       (["--bright", str(tmp_path / "b")], "export one experiment's folder at a time"),
+                       (["--mteb", str(tmp_path / "m"), "--bright", str(tmp_path / "b")], "--mteb-model")):
+        code, _, err = call_main(report_main, [str(results), *args], capsys)
+        err = " ".join(err.split())
+        assert code == 2 and "would both be written to this file" in err and hint in err, err
+        assert str(results / "deeper" / "bm25" / "bright" / "biology") in err
+        assert str(results / "default" / "bm25" / "bright" / "biology") in err
+        assert not (tmp_path / "m").exists() and not (tmp_path / "b").exists()
+
+
+def test_both_exports_are_refused_before_either_writes(bright_copy: Path, tmp_path: Path,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    results = bright_copy / "r" / "default" / "bm25" / "bright"
+    taken = tmp_path / "b" / "bm25" / "biology_bm25_long_False" / "score.json"
+    taken.parent.mkdir(parents=True)
+    taken.write_text("{}\n")  # BRIGHT's file exists with other content: --bright is refused, so --mteb writes nothing
+    code, _, err = call_main(report_main, [str(results), "--mteb", str(tmp_path / "m"), "--bright",
+                                           str(tmp_path / "b")], capsys)  # fmt: skip
+    assert code == 2 and "exists with other content" in err
+    assert not (tmp_path / "m").exists() and taken.read_text() == "{}\n"
+
+
+def test_the_mteb_date_is_when_the_result_was_written(bright_copy: Path, tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    import datetime as dt
+
+    results = tmp_path / "r"
+    shutil.copytree(bright_copy / "r" / "default" / "bm25" / "bright", results)  # a copy: new mtimes
+    assert call_main(report_main, [str(results), "--mteb", str(tmp_path / "m")], capsys)[0] == 0
+    summary = json.loads((results / "biology" / "summary.json").read_text())
+    written = json.loads(next((tmp_path / "m").rglob("BrightBiologyRetrieval.json")).read_text())
+    assert written["date"] == dt.datetime.fromisoformat(summary["written_at"]).timestamp()

@@ -14,8 +14,7 @@ def test_the_readme_is_a_landing_page_with_the_two_commands() -> None:
     assert len(text.splitlines()) <= 150
     blocks = re.findall(r"```bash\n(.*?)```", text, flags=re.S)
     assert "bash scripts/quickstart.sh\n" in blocks and "bash scripts/test.sh\n" in blocks
-    assert "bash scripts/test.sh" in (ROOT / ".ci" / "run").read_text() or "scripts/test.sh" in (
-        ROOT / ".ci" / "run").read_text()  # fmt: skip
+    assert "bash scripts/test.sh" in (ROOT / ".ci" / "run").read_text()
 
 
 def test_every_page_the_readme_links_exists_and_is_in_the_site() -> None:

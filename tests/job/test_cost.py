@@ -70,6 +70,13 @@ def test_a_cost_never_decides_reuse(tmp_path: Path) -> None:
     (second,) = evaluate_in_process(*args, "model.batch_size=2", "model.max_tokens_per_batch=300",
                                     f"paths.cache_dir={tmp_path / 'c2'}")  # fmt: skip
     assert second.skipped and second.summary.fingerprint == first.summary.fingerprint
+    # the same settings run for real elsewhere: other costs (the batches differ), the same fingerprint
+    (third,) = evaluate_in_process(*args[:2], f"paths.results_dir={tmp_path / 'r2'}", "print_report=false",
+                                   "model.batch_size=2", "model.max_tokens_per_batch=300",
+                                   f"paths.cache_dir={tmp_path / 'c3'}")  # fmt: skip
+    assert not third.skipped and third.summary.fingerprint == first.summary.fingerprint
+    assert third.summary.cost["wall_s"] != first.summary.cost["wall_s"]
+    assert third.summary.cost["tokens"] == first.summary.cost["tokens"]  # the same texts, the same tokens
 
 
 def test_report_cost_tables_pareto_and_the_html_cost_column(quickstart: Quickstart, tmp_path: Path,

@@ -68,7 +68,7 @@ class DomainData:
     aspects: AspectAnnotations | None = None
     """Aspect annotations (BRIGHT-Pro); None for datasets without them, which then get no aspect-aware metrics."""
     subset: dict[str, Any] | None = None
-    """How the corpus was cut to a candidate subset (subset.py), None for the full corpus."""
+    """How the corpus was cut to a candidate subset (job/subset.py), None for the full corpus."""
     has_corpus: bool = True
     """False when the local copy holds no documents for the domain (an imported run is evaluated without them):
     ``documents`` is then empty and the corpus size unknown, not zero."""

@@ -1,6 +1,6 @@
 """`rtriever-report RESULTS_DIR`: comparison tables (Markdown, CSV, LaTeX) from a results folder.
 
-Reads a results tree through results.py (per-query values too with --baseline); prints the Markdown tables.
+Reads a results tree through results/contract.py (per-query values too with --baseline); prints the Markdown tables.
 """
 
 from __future__ import annotations

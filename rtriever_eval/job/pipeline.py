@@ -1,7 +1,7 @@
 """The only module that knows every other one: a job's plan (plan.py), then per domain load, prompt, search,
 evaluate and write its results through the results module; stage=encode fills the cache only.
 
-Results go to <results_dir>/<experiment>/<run>/<dataset>/<domain>/ (results.py owns the layout and file names).
+Results go to <results_dir>/<experiment>/<run>/<dataset>/<domain>/ (results/contract.py owns the layout and file names).
 """
 
 from __future__ import annotations

@@ -57,7 +57,7 @@ class Plan:
 
     @property
     def metrics(self) -> list[str]:
-        """The metrics asked for, else the track's defaults (registry.py)."""
+        """The metrics asked for, else the track's defaults (settings/registry.py)."""
         return list(self.settings.metrics) if self.settings.metrics else list(self.track.metrics)
 
 

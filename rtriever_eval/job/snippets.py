@@ -1,7 +1,7 @@
 """What the HTML report's per-query explorer shows beside ids: each query's text and gold ids, and the first
 characters of its top-10 and gold documents, written beside the run file by the evaluation (snippets.json).
 
-Knows a domain's data and a run; nothing of HTML, metrics or where the file goes (results.py).
+Knows a domain's data and a run; nothing of HTML, metrics or where the file goes (results/contract.py).
 """
 
 from __future__ import annotations

@@ -2,9 +2,10 @@
 ``{qid: {docid: score}}``, top_k after exclusions) and ``results.json`` (NDCG, MAP, Recall and P at 1, 5, 10, 25,
 50, 100, MRR and the oracle reranker's NDCG over the top 100), as BRIGHT's run.py writes them for its leaderboard.
 
-Reads results through results.py and the judgments through the data package's public face; scores with
-evaluation.py (pytrec_eval). BRIGHT rounds to 5 decimals and averages over the queries its run returned; these
-files keep full precision and trec_eval -c averaging (every judged query), the harness's own numbers.
+Reads results through results/contract.py and the judgments through the data package's public face; scores with
+metrics/trec_measures.py (pytrec_eval). BRIGHT rounds to 5 decimals and averages over the queries its run
+returned; these files keep full precision and trec_eval -c averaging (every judged query), the harness's own
+numbers.
 """
 
 from __future__ import annotations

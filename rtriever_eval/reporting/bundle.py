@@ -2,9 +2,9 @@
 revision, prompts inside), the judgments, exclusions and query ids each domain was evaluated on, a prompts table and
 a sha256 manifest into one folder and a .tar.gz; and re-check such a folder fail-closed.
 
-Knows the results contract and the data package's public face; recomputes metrics with evaluation.py. A bundle is
-written to a temporary folder and renamed, so a failed bundle leaves nothing behind; it never replaces an existing
-one.
+Knows the results contract and the data package's public face; recomputes metrics with metrics/trec_measures.py. A
+bundle is written to a temporary folder and renamed, so a failed bundle leaves nothing behind; it never replaces an
+existing one.
 """
 
 from __future__ import annotations

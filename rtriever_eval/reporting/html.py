@@ -1,7 +1,7 @@
 """`report.html`: one self-contained page (inline CSS and JS, figures as data: URIs, no network) with the model
 facts, the comparison tables per dataset and metric, the per-domain figures and a per-query explorer.
 
-Reads a results tree through results.py (summaries, runs, per-query values, snippets); knows nothing of how the
+Reads a results tree through results/contract.py (summaries, runs, per-query values, snippets); knows nothing of how the
 numbers were computed. The explorer's data is one JSON block the page's script renders.
 """
 

@@ -2,9 +2,9 @@
 ``model_meta.json``, ``run_settings.jsonl``, ``<Task>_predictions.json``) for the leaderboard, and a folder of one
 model's MTEB result files read back as reference rows beside a reproduction.
 
-Reads results through results.py and the judgments through the data package's public face; scores with
-evaluation.py (pytrec_eval) at MTEB's cutoffs. Task names, revisions, splits and subsets come from the installed
-``mteb`` package's task metadata (registry.py maps our domains to them), never typed in here.
+Reads results through results/contract.py and the judgments through the data package's public face; scores with
+metrics/trec_measures.py (pytrec_eval) at MTEB's cutoffs. Task names, revisions, splits and subsets come from the
+installed ``mteb`` package's task metadata (settings/registry.py maps our domains to them), never typed in here.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The regression gate's logic: load two sides (results folders or baseline files), pair their domains, and
 call each REGRESSED, ok, improved or missing, with the paired tests of significance.py when asked.
 
-Knows results (through results.py) and the baseline file format; nothing of how numbers were produced, and no
+Knows results (through results/contract.py) and the baseline file format; nothing of how numbers were produced, and no
 command-line parsing or exit codes (cli/check.py).
 """
 

@@ -1,7 +1,7 @@
 """Comparison tables from results folders: runs x domains (+ macro average), with significance marks and
 bootstrap intervals against a baseline run; written through render.py as Markdown, CSV and LaTeX.
 
-Reads results through results.py; knows nothing about how the numbers were computed.
+Reads results through results/contract.py; knows nothing about how the numbers were computed.
 """
 
 from __future__ import annotations

@@ -88,9 +88,9 @@ class Summary:
     dataset_details: dict[str, Any] = field(default_factory=dict)
     fingerprint: dict[str, Any] | None = None
     git: dict[str, Any] = field(default_factory=dict)
-    model_facts: dict[str, Any] = field(default_factory=dict)  # similarity, parameters, max tokens, ... (facts.py)
-    track: str = "short"  # registry.py: which track's headline metric tables and the gate lead with
-    subset: dict[str, Any] | None = None  # a CI-sized candidate subset (data/subset.py), None for the full corpus
+    model_facts: dict[str, Any] = field(default_factory=dict)  # similarity, parameters, max tokens, ... (job/facts.py)
+    track: str = "short"  # settings/registry.py: which track's headline metric tables and the gate lead with
+    subset: dict[str, Any] | None = None  # a CI-sized candidate subset (job/subset.py), None for the full corpus
     files: dict[str, str] = field(default_factory=dict)  # file name -> "sha256:<hex>" of what was written
     cost: dict[str, Any] = field(default_factory=dict)  # what the result cost (job/cost.py); never in a fingerprint
     written_at: str | None = None  # UTC, ISO 8601, when the files were written (None before version 6)

@@ -1,8 +1,8 @@
 """Hydra glue: the settings dataclasses registered as ConfigStore schemas (a typo or a wrong type fails at compose
 time), the resolvers the YAML uses, and turning a composed config into typed settings.
 
-Values live in the YAML files under conf/; the dataclasses in settings.py fix which keys exist, their types and
-defaults. Nothing here runs a model or reads data.
+Values live in the YAML files under conf/; the dataclasses in settings/ (job.py, models.py, stages.py) fix which
+keys exist, their types and defaults. Nothing here runs a model or reads data.
 """
 
 from __future__ import annotations
@@ -91,7 +91,8 @@ def register_configs() -> None:
 
 
 def to_settings(cfg: DictConfig) -> EvaluateSettings:
-    """The composed job config as typed settings (every default from settings.py); ConfigError on a bad value."""
+    """The composed job config as typed settings (every default from the settings dataclasses); ConfigError on a
+    bad value."""
     try:
         settings = OmegaConf.to_object(cfg)
     except ConfigError:

@@ -26,7 +26,7 @@ from rtriever_eval.settings.values import (
 
 @dataclass
 class DatasetSettings:
-    """Which benchmark (see registry.py) and where its data is: the hub at a pinned revision, or ``path``."""
+    """Which benchmark (see settings/registry.py) and where its data is: the hub at a pinned revision, or ``path``."""
 
     name: str = MISSING
     benchmark: str = MISSING
@@ -41,7 +41,7 @@ class DatasetSettings:
     query_file: str | None = None  # JSONL of rewritten queries replacing the texts (made by `rewriter` if absent)
     aspect_metrics: list[str] | None = None  # datasets with aspect annotations (bright_pro); None: the defaults
     aspect_alpha: float = 0.5
-    # A CI-sized corpus per domain (subset.py): ``candidates`` keeps every gold document plus the top N of the
+    # A CI-sized corpus per domain (job/subset.py): ``candidates`` keeps every gold document plus the top N of the
     # harness's own BM25 run (``subset_first_stage``: bm25 or bm25_bright), N the largest that keeps the corpus
     # within ``subset_max_documents``. Scores on it are higher than on the full corpus: for regressions only.
     subset: str | None = None
@@ -106,7 +106,7 @@ class ShardSettings:
 
 @dataclass
 class EvaluateSettings:
-    """One `rtriever-eval` job. ``metrics`` None means the track's defaults (registry.py)."""
+    """One `rtriever-eval` job. ``metrics`` None means the track's defaults (settings/registry.py)."""
 
     model: Any = MISSING
     reranker: Any = None

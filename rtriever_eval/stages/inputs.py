@@ -1,7 +1,7 @@
 """A saved run of the same experiment and dataset, read as a later stage's input: its summary (fingerprint) and
 its ranking per domain, with the checks that it exists and was computed on the same data.
 
-Reads through results.py; knows nothing of how the input was computed or how the stage combines it.
+Reads through results/contract.py; knows nothing of how the input was computed or how the stage combines it.
 """
 
 from __future__ import annotations

@@ -368,7 +368,7 @@ def test_the_fast_reader_agrees_with_the_careful_one(rows: list[tuple[str, str, 
         path.write_text(text, encoding="utf-8")
         fast = trec._read_run_fast(path)
         careful: object
-        with unittest.mock.patch.object(trec, "_read_run_fast", lambda _: None):
+        with unittest.mock.patch.object(trec, "_read_run_fast", lambda *_: None):
             try:
                 careful = read_run(path)
             except InputError:

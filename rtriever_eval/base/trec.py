@@ -5,6 +5,7 @@ Knows the formats and trec_eval's ranking rule (score descending, then docid des
 
 from __future__ import annotations
 
+import heapq
 import logging
 import math
 import re
@@ -49,6 +50,13 @@ def ranked(scores: Mapping[str, float]) -> list[tuple[str, float]]:
         raise ValueError("a NaN score cannot be ranked")
     items.sort(key=lambda item: (item[1], item[0]), reverse=True)
     return items
+
+
+def top(scores: Mapping[str, float], depth: int) -> dict[str, float]:
+    """The ``depth`` first documents of ``scores`` in trec_eval's order (``ranked``'s), without sorting them all."""
+    if len(scores) <= depth:
+        return dict(scores)
+    return dict(heapq.nlargest(depth, scores.items(), key=lambda item: (item[1], item[0])))
 
 
 def format_scores(scores: list[float]) -> list[str]:

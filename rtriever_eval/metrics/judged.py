@@ -7,12 +7,13 @@ top 10 that is gold: a low value says how much of a ranking the judgments cannot
 
 from __future__ import annotations
 
-import heapq
 from collections.abc import Mapping
+
+from rtriever_eval.base.trec import top
 
 
 def judged_at(scores: Mapping[str, float], judged: Mapping[str, int], k: int) -> float:
     """Judged@k of one query: judged documents among its top k, over k (over the run's length when it holds fewer
     than k, as ir_measures does); 0.0 for an empty ranking."""
-    top = heapq.nlargest(k, scores.items(), key=lambda item: (item[1], item[0]))
-    return sum(1 for doc, _ in top if doc in judged) / len(top) if top else 0.0
+    first = top(scores, k)
+    return sum(1 for doc in first if doc in judged) / len(first) if first else 0.0

@@ -5,7 +5,6 @@ Knows trec_eval's measures and `-c` averaging; knows nothing about files, models
 
 from __future__ import annotations
 
-import heapq
 import logging
 import math
 import re
@@ -17,6 +16,7 @@ import numpy as np
 import pandas as pd
 import pytrec_eval
 
+from rtriever_eval.base.trec import top
 from rtriever_eval.base.types import Qrels, Run
 from rtriever_eval.metrics.judged import judged_at
 
@@ -170,7 +170,7 @@ def evaluate(
         _fill(values, row_of, plain, pytrec_qrels, pytrec_run, relevance_level)
     for depth in sorted({m.truncate_at for m in parsed if m.truncate_at is not None}):
         columns = [(column, m) for column, m in enumerate(parsed) if m.truncate_at == depth]
-        cut_run = {qid: _top(docs, depth) for qid, docs in pytrec_run.items()}
+        cut_run = {qid: top(docs, depth) for qid, docs in pytrec_run.items()}
         if cut_run:
             _fill(values, row_of, columns, pytrec_qrels, cut_run, relevance_level)
 
@@ -213,13 +213,6 @@ def _pytrec_run(run: Run, judged: Sequence[str]) -> dict[str, dict[str, float]]:
             raise ValueError(f"query {qid!r}: NaN score in the run; it cannot be ranked")
         copy[qid] = scores
     return copy
-
-
-def _top(docs: Mapping[str, float], depth: int) -> dict[str, float]:
-    """The `depth` first documents in trec_eval's order (score descending, then docid descending)."""
-    if len(docs) <= depth:
-        return dict(docs)
-    return dict(heapq.nlargest(depth, docs.items(), key=lambda item: (item[1], item[0])))
 
 
 def _request(measures: Iterable[Measure]) -> set[str]:

@@ -14,7 +14,7 @@ import json
 from pathlib import Path
 
 from rtriever_eval.base.errors import InputError
-from rtriever_eval.base.io import PlannedTexts, write_new_texts
+from rtriever_eval.base.io import PlannedTexts
 from rtriever_eval.base.provenance import safe_component
 from rtriever_eval.base.trec import ranked
 from rtriever_eval.base.types import Qrels, Run
@@ -54,21 +54,15 @@ def _bright_domain(summary: Summary) -> str | None:
     return summary.domain if bench == "bright" else None
 
 
-def export_bright(root: str | Path, out: str | Path) -> list[Path]:
-    """Write score.json and results.json for every BRIGHT result below ``root`` under ``out``/<run>/; returns them.
-    Nothing is written when any result is refused (plan_bright) or a file exists with other content."""
-    return write_new_texts(plan_bright(root, out))
-
-
 def plan_bright(root: str | Path, out: str | Path) -> PlannedTexts:
-    """The score.json and results.json of every BRIGHT result below ``root``, under ``out``; nothing is written.
+    """The score.json and results.json of every BRIGHT result below ``root``, under ``out``; nothing is written
+    (``write_new_texts`` writes them, refusing to replace a file with other content).
 
     Raises:
         InputError: a result that is not on BRIGHT (BRIGHT-Pro, BEIR folders, the sample), a dataset copy that is
             not the one evaluated, or two results for one file (one run name and domain in two experiments).
     """
-    from rtriever_eval.data import evaluated_data
-    from rtriever_eval.results.fingerprint import data_sha256
+    from rtriever_eval.results.fingerprint import evaluated_data_checked
 
     planned = []
     for path in iter_summary_paths(root):
@@ -81,11 +75,8 @@ def plan_bright(root: str | Path, out: str | Path) -> PlannedTexts:
         raise InputError(f"no {SUMMARY_FILE} found below this folder", path=root)
     files = PlannedTexts()
     hint = ": export one experiment's folder at a time, or rename one run"
-    for summary, folder in planned:
-        data = evaluated_data(summary.config["dataset"], summary.domain)
-        if (summary.fingerprint or {}).get("evaluation_sha256") != data_sha256(data, query_texts=False):
-            raise InputError(f"the dataset at {summary.dataset_source} is not what this result was evaluated on",
-                             path=folder / SUMMARY_FILE)  # fmt: skip
+    for summary, folder in sorted(planned, key=lambda p: (p[0].dataset, p[0].domain)):  # each domain read once
+        data = evaluated_data_checked(summary, folder / SUMMARY_FILE)
         run = read_domain_run(folder, summary)
         long = "True" if summary.track == "long" else "False"
         target = Path(out) / safe_component(summary.run_label) / safe_component(

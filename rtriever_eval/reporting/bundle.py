@@ -22,7 +22,15 @@ from typing import Any
 
 from rtriever_eval.base.checksum import sha256_file
 from rtriever_eval.base.errors import ConfigError, InputError
-from rtriever_eval.results.contract import PER_QUERY_FILE, RUN_FILE, SUMMARY_FILE, iter_summary_paths, read_summary
+from rtriever_eval.results.contract import (
+    PER_QUERY_FILE,
+    RUN_FILE,
+    SUMMARY_FILE,
+    iter_summary_paths,
+    read_checked,
+    read_summary,
+)
+from rtriever_eval.results.fingerprint import evaluated_data_checked
 
 FORMAT, VERSION = "rtriever-bundle", 1
 MANIFEST = "manifest.json"
@@ -66,16 +74,17 @@ def write_bundle(root: str | Path, out: str | Path) -> tuple[Path, Path, int]:
         prompts = ["run\tdataset\tdomain\tinstruction\tquery_prompt\tdocument_prompt"]
         environment: dict[str, Any] = {"versions": [], "git": [], "datasets": {}}
         for path in summaries:
-            summary = read_summary(path)
             rel = path.parent.relative_to(source)
             folder = work / "results" / rel
             folder.mkdir(parents=True)
-            for name in (RUN_FILE, PER_QUERY_FILE, SUMMARY_FILE):
+            shutil.copy2(path, folder / SUMMARY_FILE)
+            summary = read_summary(folder / SUMMARY_FILE)  # the copy: the files below are checked against it
+            for name in (RUN_FILE, PER_QUERY_FILE):
                 if not (path.parent / name).is_file():
                     raise InputError(f"{name} is missing beside this summary", path=path)
-                shutil.copy2(path.parent / name, folder / name)
+                (folder / name).write_bytes(read_checked(path.parent, name, summary))
             try:
-                _write_judgments(folder, _load_dataset(summary))
+                _write_judgments(folder, evaluated_data_checked(summary, path))
             except (ConfigError, InputError) as exc:
                 raise InputError(f"the dataset this result was evaluated on is not at hand ({exc}); bundle where "
                                  "the results were computed", path=path) from None  # fmt: skip

@@ -25,9 +25,9 @@ from rtriever_eval.reporting.judged import gap_note
 from rtriever_eval.reporting.render import OVERLAP_MARK, subset_note, table_metric
 from rtriever_eval.reporting.tables import SignificanceOptions, comparison_table, significance_table
 from rtriever_eval.results.contract import (
-    PER_QUERY_FILE,
     collect_summaries,
     read_domain_run,
+    read_per_query,
     read_snippets,
     read_summary,
 )
@@ -81,12 +81,12 @@ def _domain_entry(frame: pd.DataFrame) -> dict[str, Any]:
     entry: dict[str, Any] = {"queries": {}, "gold": {}, "docs": {}, "runs": {}}
     for label, folder in zip(frame["label"], frame["path"], strict=True):
         summary = read_summary(Path(folder) / "summary.json")
-        snippets = read_snippets(folder) or {}
+        snippets = read_snippets(folder, summary) or {}
         entry["queries"].update(snippets.get("queries", {}))
         entry["gold"].update(snippets.get("gold", {}))
         entry["docs"].update(snippets.get("documents", {}))
-        run = read_domain_run(folder)
-        per_query = pd.read_csv(Path(folder) / PER_QUERY_FILE, sep="\t", dtype={"qid": str}).set_index("qid")
+        run = read_domain_run(folder, summary)
+        per_query = read_per_query(folder, summary)
         top, first = {}, {}
         for qid, scores in run.items():
             ranking = ranked(scores)

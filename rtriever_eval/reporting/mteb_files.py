@@ -21,7 +21,7 @@ from typing import Any
 import pandas as pd
 
 from rtriever_eval.base.errors import InputError
-from rtriever_eval.base.io import PlannedTexts, write_new_texts, write_text_atomic
+from rtriever_eval.base.io import PlannedTexts, file_lock, write_new_texts, write_text_atomic
 from rtriever_eval.base.provenance import safe_component
 from rtriever_eval.metrics.trec_measures import evaluate
 from rtriever_eval.results.contract import (
@@ -80,15 +80,9 @@ def _refusal(summary: Summary) -> str | None:
 def _scores(summary: Summary, folder: Path, task: MtebTask, meta: Any) -> tuple[dict[str, Any], dict[str, Any]]:
     """The task's score entry (MTEB's keys at MTEB's cutoffs, computed with pytrec_eval, trec_eval -c averaging) and
     the run as MTEB predictions, after checking the judgments are the ones the result was evaluated on."""
-    from rtriever_eval.data import evaluated_data
-    from rtriever_eval.results.fingerprint import data_sha256
+    from rtriever_eval.results.fingerprint import evaluated_data_checked
 
-    data = evaluated_data(summary.config["dataset"], summary.domain)
-    recorded = (summary.fingerprint or {}).get("evaluation_sha256")
-    if recorded != data_sha256(data, query_texts=False):
-        raise InputError(f"the dataset at {summary.dataset_source} is not what this result was evaluated on (its "
-                         "fingerprint's evaluation hash differs): export from the data it was run on",
-                         path=folder / SUMMARY_FILE)  # fmt: skip
+    data = evaluated_data_checked(summary, folder / SUMMARY_FILE)
     run = read_domain_run(folder, summary)
     measures = [pattern.format(k=k) for _, pattern in _FAMILIES for k in CUTOFFS]
     result = evaluate(data.qrels, run, measures)
@@ -175,9 +169,11 @@ class MtebExport:
     def write(self) -> list[Path]:
         written = write_new_texts(self.files)
         for path, lines in self.settings_lines.items():
-            old = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
-            merged = list(dict.fromkeys([*old, *lines]))  # earlier tasks' lines kept, each line once
-            write_text_atomic(path, "\n".join(merged) + "\n")
+            # two exports into one model folder at once: each merges under the lock, no line is lost
+            with file_lock(path.with_name(f".{path.name}.lock"), what="another export merging run_settings.jsonl"):
+                old = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
+                merged = list(dict.fromkeys([*old, *lines]))  # earlier tasks' lines kept, each line once
+                write_text_atomic(path, "\n".join(merged) + "\n")
             written.append(path)
         return written
 
@@ -220,7 +216,7 @@ def plan_mteb(root: str | Path, out: str | Path, *, names: Mapping[str, str] | N
     def put(path: Path, payload: Any, source: Path) -> None:
         export.files.put(path, json.dumps(payload, indent=2, ensure_ascii=False) + "\n", str(source), hint)
 
-    for summary, folder, task, meta in planned:
+    for summary, folder, task, meta in sorted(planned, key=lambda p: (p[0].dataset, p[0].domain)):  # data read once
         name = _model_name(summary, names or {})
         revision = _revision(summary, revisions or {})
         target = Path(out) / safe_component(name.replace("/", "__")) / safe_component(revision)
@@ -241,13 +237,6 @@ def plan_mteb(root: str | Path, out: str | Path, *, names: Mapping[str, str] | N
     return export
 
 
-def export_mteb(root: str | Path, out: str | Path, *, names: Mapping[str, str] | None = None,
-                revisions: Mapping[str, str] | None = None) -> list[Path]:  # fmt: skip
-    """Write every result below ``root`` as MTEB result files under ``out`` (plan_mteb); returns the files written.
-    Nothing is written when any result is refused or a file exists with other content."""
-    return plan_mteb(root, out, names=names, revisions=revisions).write()
-
-
 # -- in: a folder of one model's MTEB result files as reference rows ---------------------------------------------
 
 
@@ -266,8 +255,8 @@ def read_mteb_folder(folder: str | Path, metric: str | None = None) -> pd.DataFr
     base = Path(folder)
     if not base.is_dir():
         raise InputError("not a folder of MTEB result files", path=base, field="compare-to")
-    meta_name = next((json.loads(p.read_text())["name"] for p in base.rglob("model_meta.json")), base.name)
     rows: dict[tuple[str, str], dict[str, Any]] = {}
+    found_in: set[Path] = set()
     for path in _task_files(base):
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
@@ -276,6 +265,12 @@ def read_mteb_folder(folder: str | Path, metric: str | None = None) -> pd.DataFr
         found = from_mteb_task(str(data.get("task_name", ""))) if isinstance(data, Mapping) else None
         if found is None:
             continue
+        found_in.add(path.parent)
+        if len(found_in) > 1:  # one row per model revision: two revisions' numbers are never mixed in one row
+            folders = ", ".join(sorted(map(str, found_in)))
+            raise InputError(f"holds the result files of more than one model or revision ({folders}): point "
+                             "--compare-to at one <org>__<model>/<revision> folder", path=base,
+                             field="compare-to")  # fmt: skip
         bench, track, domain = found
         task = mteb_task(bench, track, domain)
         assert task is not None
@@ -285,11 +280,15 @@ def read_mteb_folder(folder: str | Path, metric: str | None = None) -> pd.DataFr
         if entry is None or key is None or key not in entry:
             raise InputError(f"no {key or metric} for {task.split}/{task.subset} in this file", path=path,
                              field=key or str(metric))  # fmt: skip
+        meta = path.parent / "model_meta.json"
         row = rows.setdefault((bench, track), {
-            "model": meta_name, "dataset": bench if track == "short" else f"{bench}_long",
+            "model": _meta_name(meta) if meta.is_file() else base.name,
+            "dataset": bench if track == "short" else f"{bench}_long",
             "metric": metric or TRACKS[track].headline, "queries": "original", "avg_over": "present",
             "source": f"MTEB result files in {base}", "note": "read from MTEB result files (full precision)",
             "data_revision": str(data.get("dataset_revision")), "table": "mteb"})  # fmt: skip
+        if domain in row:
+            raise InputError(f"a second result file for {domain} ({track} track)", path=path, field="compare-to")
         row[domain] = float(entry[key]) * SCALE
     if not rows:
         raise InputError("no MTEB result file of a BRIGHT or BRIGHT-Pro task found", path=base, field="compare-to")
@@ -297,6 +296,14 @@ def read_mteb_folder(folder: str | Path, metric: str | None = None) -> pd.DataFr
     frame[AVG] = frame[list(BRIGHT_DOMAINS)].mean(axis=1, skipna=True)
     frame["name"] = [f"{base.name}" + ("" if len(rows) == 1 else f":{b}:{t}") for b, t in rows]
     return frame.set_index("name")
+
+
+def _meta_name(path: Path) -> str:
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+        return str(meta["name"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise InputError(f"not a valid MTEB model_meta.json ({exc!r})", path=path, field="name") from None
 
 
 META = ("model", "dataset", "queries", "metric", "avg_over", "source", "note", "data_revision", "table")

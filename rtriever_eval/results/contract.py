@@ -11,6 +11,7 @@ import contextlib
 import dataclasses
 import datetime as dt
 import hashlib
+import io
 import json
 import math
 import time
@@ -192,27 +193,31 @@ def write_domain(
     return written
 
 
-def check_file(folder: str | Path, name: str, summary: Summary | None = None) -> Path:
-    """``folder/name`` after checking it against the digest its summary recorded (``summary``, else the folder's
-    summary.json; summaries older than version 4 record none); InputError when it differs: changed since the
-    run wrote it, by another process or damage."""
+def read_checked(folder: str | Path, name: str, summary: Summary | None = None) -> bytes:
+    """The bytes of ``folder/name``, read once and checked against the sha256 its summary recorded (``summary``,
+    else the folder's summary.json; summaries older than version 4 record none): the caller parses exactly the
+    bytes checked. InputError when they differ (changed since the run wrote them: another process or damage) or
+    the file cannot be read."""
     path = Path(folder) / name
     if summary is None:
         summary_path = Path(folder) / SUMMARY_FILE
-        if not summary_path.is_file():
-            return path  # no summary (yet): nothing recorded to check against; readers of summaries fail clearly
-        recorded = read_summary(summary_path).files  # an unreadable summary is an InputError, never a pass
+        # no summary (yet): nothing recorded to check against; an unreadable one is an InputError, never a pass
+        recorded = read_summary(summary_path).files if summary_path.is_file() else {}
     else:
         recorded = summary.files
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"cannot read {name} ({exc.strerror or exc})", path=path) from None
     expected = recorded.get(name) if isinstance(recorded, Mapping) else None
-    if expected and path.is_file() and file_digest(path) != expected:
+    if expected and f"sha256:{hashlib.sha256(data).hexdigest()}" != expected:
         raise InputError(
             f"{name} does not match the sha256 its summary.json recorded: it changed after the run wrote it "
             "(another run writing this folder now, or damage on disk). Nothing was computed from it; rerun the "
             "run that wrote it (overwrite=true)",
             path=path,
         )
-    return path
+    return data
 
 
 def run_lock(
@@ -277,14 +282,15 @@ def run_labels(df: pd.DataFrame) -> pd.Series:
     return df["run"].astype(str)
 
 
-def load_per_query(folder: str | Path, metric: str) -> pd.Series:
-    """The per-query values of `metric` from `folder`/per_query.tsv, indexed by qid (a string)."""
+def load_per_query(folder: str | Path, metric: str, summary: Summary | None = None) -> pd.Series:
+    """The per-query values of `metric` from `folder`/per_query.tsv (checked as ``read_checked``), indexed by qid
+    (a string)."""
     path = Path(folder) / PER_QUERY_FILE
     if not path.is_file():
         raise InputError("per-query file is missing (significance needs it; re-run rtriever-eval here)", path=path)
-    check_file(folder, PER_QUERY_FILE)
+    data = read_checked(folder, PER_QUERY_FILE, summary)
     try:
-        frame = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False, na_filter=False)
+        frame = pd.read_csv(io.BytesIO(data), sep="\t", dtype=str, keep_default_na=False, na_filter=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise InputError(f"not a valid per-query TSV ({' '.join(str(exc).split())})", path=path) from None
     if "qid" not in frame.columns:
@@ -304,15 +310,27 @@ def load_per_query(folder: str | Path, metric: str) -> pd.Series:
     return pd.Series(values, index=pd.Index(frame["qid"], name="qid"), name=metric)
 
 
-def read_snippets(folder: str | Path) -> dict[str, Any] | None:
-    """The snippets.json of a domain folder, None when it has none (results written before it existed)."""
+def read_per_query(folder: str | Path, summary: Summary | None = None) -> pd.DataFrame:
+    """Every metric of `folder`/per_query.tsv (checked as ``read_checked``), one row per qid (the index, strings)."""
+    path = Path(folder) / PER_QUERY_FILE
+    try:
+        frame = pd.read_csv(io.BytesIO(read_checked(folder, PER_QUERY_FILE, summary)), sep="\t", dtype={"qid": str})
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise InputError(f"not a valid per-query TSV ({' '.join(str(exc).split())})", path=path) from None
+    if "qid" not in frame.columns:
+        raise InputError("per-query file has no 'qid' column", path=path, line=1, field="qid")
+    return frame.set_index("qid")
+
+
+def read_snippets(folder: str | Path, summary: Summary | None = None) -> dict[str, Any] | None:
+    """The snippets.json of a domain folder (checked as ``read_checked``), None when it has none (results written
+    before it existed)."""
     path = Path(folder) / SNIPPETS_FILE
     if not path.is_file():
         return None
-    check_file(folder, SNIPPETS_FILE)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
+        data = json.loads(read_checked(folder, SNIPPETS_FILE, summary).decode("utf-8"))
+    except ValueError as exc:
         raise InputError(f"not a valid snippets file ({exc})", path=path) from None
     return data if isinstance(data, dict) else None
 
@@ -320,7 +338,7 @@ def read_snippets(folder: str | Path) -> dict[str, Any] | None:
 def read_domain_run(folder: str | Path, summary: Summary | None = None) -> Run:
     """The run.trec of one domain folder, checked against its summary's digest (``summary`` when given: the one
     the caller read, so a run rewritten meanwhile is caught)."""
-    return read_run(check_file(folder, RUN_FILE, summary))
+    return read_run(Path(folder) / RUN_FILE, read_checked(folder, RUN_FILE, summary))
 
 
 def metric_value(summary: Summary, metric: str, path: str | Path | None = None) -> float:

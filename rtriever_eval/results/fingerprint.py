@@ -7,6 +7,8 @@ it hashes what it is given and knows nothing of how results are computed, stored
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import hashlib
 import json
 from collections.abc import Mapping
@@ -180,3 +182,28 @@ def describe_value(value: Any, limit: int = 60) -> str:
     text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
     text = text.replace("\n", "\\n")
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+@functools.lru_cache(maxsize=1)
+def _load_evaluated(dataset_json: str, domain: str) -> tuple[DomainData, str, str | None]:
+    from rtriever_eval.data import evaluated_data
+
+    data = evaluated_data(json.loads(dataset_json), domain)
+    bare = dataclasses.replace(data, documents=(), has_corpus=False) if data.has_corpus else None
+    return data, data_sha256(data, query_texts=False), data_sha256(bare, query_texts=False) if bare else None
+
+
+def evaluated_data_checked(summary: Any, where: Any) -> DomainData:
+    """The queries, judgments and exclusions ``summary``'s result was evaluated on, read again with its recorded
+    dataset settings and checked against its fingerprint's evaluation hash (a result made without the corpus
+    matches the copy's data without its documents); InputError naming ``where`` when the copy at hand differs.
+    The last domain read is kept, so readers that go through results sorted by domain load each once."""
+    from rtriever_eval.base.errors import InputError
+
+    dataset = json.dumps(summary.config["dataset"], sort_keys=True, default=str)
+    data, full, bare = _load_evaluated(dataset, summary.domain)
+    recorded = (summary.fingerprint or {}).get("evaluation_sha256")
+    if recorded != full and not (recorded == bare and summary.n_docs is None):
+        raise InputError(f"the dataset at {summary.dataset_source} is not what this result was evaluated on (its "
+                         "fingerprint's evaluation hash differs): use the data it was run on", path=where)  # fmt: skip
+    return data

@@ -85,3 +85,14 @@ def test_an_unlisted_file_and_a_ranked_exclusion_fail(bundle: Path, tmp_path: Pa
     assert code == 1
     assert f"{copy / 'extra.txt'}: not in the manifest" in out
     assert f"ranks excluded document(s) {first[2]}" in out
+
+
+def test_a_result_changed_after_its_run_is_never_bundled(quickstart: Quickstart, tmp_path: Path,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    results = tmp_path / "results"
+    shutil.copytree(quickstart.results, results)
+    run = results / "bm25" / "sample" / "leetcode" / "run.trec"
+    run.write_text(run.read_text().replace(" 1 ", " 1  ", 1))  # one byte more: the same ranking, other bytes
+    code, _, err = call_main(report_main, [str(results), "--bundle", str(tmp_path / "b")], capsys)
+    assert code == 2 and "does not match the sha256 its summary.json recorded" in " ".join(err.split())
+    assert not (tmp_path / "b").exists() and not list(tmp_path.glob("*.tar.gz"))

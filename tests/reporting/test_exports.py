@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import shutil
 from pathlib import Path
 
@@ -41,6 +42,20 @@ def bright_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
+def _independent_ndcg10(root: Path, domain: str, run_file: Path) -> float:
+    """nDCG@10 by pytrec_eval straight from a run file and BRIGHT's gold_ids, averaged over every query (-c)."""
+    import pytrec_eval
+
+    rows = [json.loads(x) for x in (root / "copy" / "examples" / f"{domain}.jsonl").read_text().splitlines()]
+    qrels = {str(r["id"]): {str(d): 1 for d in r["gold_ids"]} for r in rows}
+    run: dict[str, dict[str, float]] = {}
+    for line in run_file.read_text().splitlines():
+        qid, _, doc, _, score, _ = line.split()
+        run.setdefault(qid, {})[doc] = float(score)
+    values = pytrec_eval.RelevanceEvaluator(qrels, {"ndcg_cut.10"}).evaluate(run)
+    return sum(values.get(q, {}).get("ndcg_cut_10", 0.0) for q in qrels) / len(qrels)
+
+
 def _summaries(root: Path) -> dict[tuple[str, str], dict]:  # type: ignore[type-arg]
     return {(p.parts[-3], p.parts[-2]): json.loads(p.read_text()) for p in (root / "r").rglob("summary.json")}
 
@@ -69,6 +84,9 @@ def test_mteb_files_load_with_mtebs_task_result_and_hold_the_summarys_numbers(
         headline = "R@1" if long else "nDCG@10"
         assert entry["main_score"] == summary["metrics"][headline]  # exactly, full precision
         assert entry["ndcg_at_10"] == summary["metrics"]["nDCG@10"]
+        if not long:  # and equal to pytrec_eval run here on run.trec and the copy's own gold_ids
+            run_file = bright_copy / "r" / "default" / "bm25" / dataset / domain / "run.trec"
+            assert entry["ndcg_at_10"] == pytest.approx(_independent_ndcg10(bright_copy, domain, run_file), abs=1e-12)
         assert entry["recall_at_100"] == summary["metrics"]["R@100"]
         assert result.get_score() == entry["main_score"]
         predictions = json.loads((folder / f"{name}_predictions.json").read_text())
@@ -172,8 +190,23 @@ def test_the_mteb_date_is_when_the_result_was_written(bright_copy: Path, tmp_pat
     import datetime as dt
 
     results = tmp_path / "r"
-    shutil.copytree(bright_copy / "r" / "default" / "bm25" / "bright", results)  # a copy: new mtimes
+    shutil.copytree(bright_copy / "r" / "default" / "bm25" / "bright", results)
+    os.utime(results / "biology" / "run.trec", (1e9, 1e9))  # the file's mtime says 2001: not when it was written
     assert call_main(report_main, [str(results), "--mteb", str(tmp_path / "m")], capsys)[0] == 0
     summary = json.loads((results / "biology" / "summary.json").read_text())
     written = json.loads(next((tmp_path / "m").rglob("BrightBiologyRetrieval.json")).read_text())
     assert written["date"] == dt.datetime.fromisoformat(summary["written_at"]).timestamp()
+
+
+def test_compare_to_never_mixes_two_revisions_in_one_row(bright_copy: Path, tmp_path: Path,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    results = bright_copy / "r" / "default" / "bm25" / "bright"
+    for revision in ("rev1", "rev2"):
+        assert call_main(report_main, [str(results), "--mteb", str(tmp_path / "m"), "--mteb-revision",
+                                       f"bm25={revision}"], capsys)[0] == 0  # fmt: skip
+    model = next((tmp_path / "m").iterdir())
+    args = ["--no-plots", "--out", str(tmp_path / "rep")]
+    code, _, err = call_main(report_main, [str(results), "--compare-to", str(model), *args], capsys)
+    assert code == 2 and "more than one model or revision" in " ".join(err.split())
+    code, _, err = call_main(report_main, [str(results), "--compare-to", str(model / "rev2"), *args], capsys)
+    assert code == 0, err
